@@ -1,0 +1,1 @@
+"""The ``aligngoals`` command line: a thin layer over the Python API."""

@@ -1,0 +1,65 @@
+"""Entry point: ``aligngoals [--debug] COMMAND ...``.
+
+Each command group lives in its own module and registers itself here.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+
+from ..errors import AligngoalsError
+from .common import STATE, console
+
+app = typer.Typer(
+    name="aligngoals",
+    help=(
+        "Make what a language model is aligned to explicit, measurable and trainable.\n\n"
+        "Goals come in three levels (instructions, preferences, values). Evaluate a model "
+        "against them (eval, survey, judge), align it (align) and compare before and after."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of short error messages."),
+) -> None:
+    STATE["debug"] = debug
+
+
+def _register_commands() -> None:
+    from . import align_cmd, data_cmd, eval_cmd, goals_cmd, judge_cmd, survey_cmd
+
+    for module in (eval_cmd, goals_cmd, data_cmd, judge_cmd, survey_cmd, align_cmd):
+        module.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app()
+    except AligngoalsError as exc:
+        if debug:
+            traceback.print_exc()
+        console.print(f"[bold red]Error:[/] {exc.message}")
+        if exc.hint:
+            console.print(f"[yellow]Fix:[/] {exc.hint}")
+        if not debug:
+            console.print("[dim](run with --debug for the traceback)[/]")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted.[/] Completed requests are saved in the run store; re-run the same command to resume.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,264 @@
+"""One model interface for every backend.
+
+Why: tasks, judges, questionnaires and alignment all ask a model the same two
+questions, "how likely is this continuation?" and "what do you say next?".
+Each backend (llama.cpp, transformers, ...) answers them; everything above
+talks to :class:`Model` only.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from ..errors import AligngoalsError
+
+ProgressFn = Callable[[int], None]
+"""Called with the number of requests just completed (for progress bars)."""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+
+    def __post_init__(self) -> None:
+        if self.role not in {"system", "user", "assistant"}:
+            raise AligngoalsError(
+                f"Chat message role {self.role!r} is not one of system, user, assistant."
+            )
+
+    @staticmethod
+    def coerce(messages: Iterable[Any]) -> tuple["ChatMessage", ...]:
+        out = []
+        for m in messages:
+            if isinstance(m, ChatMessage):
+                out.append(m)
+            elif isinstance(m, dict) and "role" in m and "content" in m:
+                out.append(ChatMessage(str(m["role"]), str(m["content"])))
+            else:
+                raise AligngoalsError(
+                    f"Chat message {m!r} must be a mapping with 'role' and 'content'."
+                )
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class LoglikelihoodRequest:
+    """Score ``continuation`` given ``context`` (plain text, no template applied)."""
+
+    context: str
+    continuation: str
+
+    def to_dict(self) -> dict:
+        return {"context": self.context, "continuation": self.continuation}
+
+
+@dataclass(frozen=True)
+class LoglikelihoodResult:
+    logprob: float
+    """Summed natural-log probability of the continuation's tokens."""
+    n_tokens: int
+    """Number of continuation tokens."""
+    is_greedy: bool
+    """True when every continuation token is the arg-max at its position."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "LoglikelihoodResult":
+        return LoglikelihoodResult(float(d["logprob"]), int(d["n_tokens"]), bool(d["is_greedy"]))
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise AligngoalsError(f"max_tokens must be at least 1, got {self.max_tokens}.")
+        if self.temperature < 0:
+            raise AligngoalsError(f"temperature must be >= 0, got {self.temperature}.")
+        if not 0 < self.top_p <= 1:
+            raise AligngoalsError(f"top_p must be in (0, 1], got {self.top_p}.")
+        object.__setattr__(self, "stop", tuple(self.stop))
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Either a raw ``prompt`` or chat ``messages`` (rendered with the model's template)."""
+
+    prompt: str | None = None
+    messages: tuple[ChatMessage, ...] | None = None
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.messages is None):
+            raise AligngoalsError("A generation request needs exactly one of 'prompt' or 'messages'.")
+        if self.messages is not None:
+            object.__setattr__(self, "messages", ChatMessage.coerce(self.messages))
+
+    def to_dict(self) -> dict:
+        return {
+            "prompt": self.prompt,
+            "messages": None if self.messages is None else [asdict(m) for m in self.messages],
+            "settings": self.settings.to_dict(),
+        }
+
+
+class Model(abc.ABC):
+    """A language model that can score and generate text.
+
+    Subclasses implement :meth:`_loglikelihood_tokens_grouped`, :meth:`_generate`,
+    :meth:`tokenize` and :meth:`apply_chat_template`; the public methods add
+    validation, lm-evaluation-harness-compatible tokenisation and shared-prefix
+    grouping on top.
+    """
+
+    #: Short backend name ("llamacpp", "hf", ...).
+    backend: str = "base"
+
+    def __init__(self) -> None:
+        self.prefix_reuse = True
+
+    # --- identity -----------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def identity(self) -> dict:
+        """What makes two models the same for caching: backend, source, file hash, dtype."""
+
+    @property
+    def name(self) -> str:
+        return str(self.identity.get("name", self.backend))
+
+    # --- primitives each backend provides -----------------------------------------
+    @abc.abstractmethod
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens."""
+
+    @abc.abstractmethod
+    def apply_chat_template(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str:
+        """Render chat messages with the model's own chat template."""
+
+    @abc.abstractmethod
+    def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[LoglikelihoodResult]:
+        """Score several continuations of one context (the shared-prefix primitive)."""
+
+    @abc.abstractmethod
+    def _generate(self, requests: list[GenerationRequest], progress: ProgressFn | None) -> list[str]:
+        ...
+
+    def close(self) -> None:
+        """Release native resources (optional)."""
+
+    # --- public API -------------------------------------------------------------------
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Tokenise like lm-evaluation-harness so that numbers match it exactly.
+
+        Trailing whitespace of the context moves to the continuation; the
+        continuation's tokens are those of ``context + continuation`` past the
+        context's own tokens. The context therefore always tokenises the same
+        way for every choice, which is what makes shared-prefix reuse exact.
+        """
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces:
+            continuation = context[-n_spaces:] + continuation
+            context = context[:-n_spaces]
+        whole = self.tokenize(context + continuation)
+        ctx = self.tokenize(context) if context else []
+        cont = whole[len(ctx):]
+        if not ctx:
+            ctx = [self.prefix_token_id]
+        if not cont:
+            raise AligngoalsError(
+                f"The continuation {continuation!r} has no tokens after context; nothing to score."
+            )
+        return ctx, cont
+
+    @property
+    def prefix_token_id(self) -> int:
+        """Token used as the context when the context is empty (end-of-text, as lm-eval does)."""
+        raise NotImplementedError
+
+    def loglikelihood(
+        self,
+        requests: Sequence[LoglikelihoodRequest],
+        progress: ProgressFn | None = None,
+    ) -> list[LoglikelihoodResult]:
+        """Summed log-probability, token count and greediness of each continuation.
+
+        Requests that share a context are grouped so the context is computed
+        once (unless ``prefix_reuse`` is off, which exists for benchmarking).
+        Results come back in request order.
+        """
+        for r in requests:
+            if not isinstance(r, LoglikelihoodRequest):
+                raise AligngoalsError(f"Expected LoglikelihoodRequest, got {type(r).__name__}.")
+        encoded = [self.encode_pair(r.context, r.continuation) for r in requests]
+        results: list[LoglikelihoodResult | None] = [None] * len(requests)
+        if self.prefix_reuse:
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for i, (ctx, _) in enumerate(encoded):
+                groups.setdefault(tuple(ctx), []).append(i)
+            for ctx_key, idxs in groups.items():
+                out = self._score_group(list(ctx_key), [encoded[i][1] for i in idxs])
+                for i, res in zip(idxs, out):
+                    results[i] = res
+                if progress:
+                    progress(len(idxs))
+        else:
+            for i, (ctx, cont) in enumerate(encoded):
+                results[i] = self._score_group(ctx, [cont])[0]
+                if progress:
+                    progress(1)
+        return [r for r in results if r is not None]
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        progress: ProgressFn | None = None,
+    ) -> list[str]:
+        """Generate one completion per request (chat requests use the chat template)."""
+        for r in requests:
+            if not isinstance(r, GenerationRequest):
+                raise AligngoalsError(f"Expected GenerationRequest, got {type(r).__name__}.")
+        return self._generate(list(requests), progress)
+
+    def render(self, request: GenerationRequest) -> str:
+        """The exact prompt text a generation request is sent as."""
+        if request.prompt is not None:
+            return request.prompt
+        assert request.messages is not None
+        return self.apply_chat_template(request.messages, add_generation_prompt=True)
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
+    """Cut ``text`` at the earliest stop string (backends may overshoot by a token)."""
+    cut = len(text)
+    for s in stop:
+        if s:
+            j = text.find(s)
+            if j != -1:
+                cut = min(cut, j)
+    return text[:cut]
