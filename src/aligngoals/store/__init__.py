@@ -1,1 +1,3 @@
-"""store layer."""
+"""The SQLite run store: every model request and item result, saved as it completes."""
+
+from .run_store import RunStore, request_key  # noqa: F401

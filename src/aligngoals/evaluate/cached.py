@@ -1,0 +1,97 @@
+"""Send requests to a model through the run store.
+
+Why: this is where "nothing lost" and "a re-run is free" are enforced for every
+caller (tasks, judges, questionnaires). Requests are deduplicated, looked up in
+the store, and only the missing ones reach the model; each answer is written to
+the store as soon as its group completes.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from ..models.base import (
+    GenerationRequest,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    Model,
+)
+from ..store import RunStore, request_key
+
+ProgressFn = Callable[[int], None]
+
+
+class CachedModel:
+    """A model whose every answer goes through a :class:`RunStore`.
+
+    ``stats`` counts how many requests were answered from the store ("cached")
+    and how many were sent to the model ("computed").
+    """
+
+    def __init__(self, model: Model, store: RunStore, *, generation_batch: int = 8) -> None:
+        self.model = model
+        self.store = store
+        self.generation_batch = max(1, int(generation_batch))
+        self.stats = {"cached": 0, "computed": 0}
+
+    @property
+    def identity(self) -> dict:
+        return self.model.identity
+
+    def loglikelihood(
+        self, requests: Sequence[LoglikelihoodRequest], progress: ProgressFn | None = None
+    ) -> list[LoglikelihoodResult]:
+        ident = self.model.identity
+        keys = [request_key(ident, "loglikelihood", r.to_dict()) for r in requests]
+        found = self.store.get_many(keys)
+        # Group the missing requests by context so the model reuses the shared prefix,
+        # and commit each group as soon as it is scored.
+        missing: dict[str, LoglikelihoodRequest] = {}
+        for k, r in zip(keys, requests):
+            if k not in found and k not in missing:
+                missing[k] = r
+        cached_n = len(requests) - sum(1 for k in keys if k in missing)
+        self.stats["cached"] += cached_n
+        if progress and cached_n:
+            progress(cached_n)
+        by_context: dict[str, list[str]] = {}
+        for k, r in missing.items():
+            by_context.setdefault(r.context, []).append(k)
+        done_counts = {k: keys.count(k) for k in missing}
+        for ctx, group_keys in by_context.items():
+            group = [missing[k] for k in group_keys]
+            results = self.model.loglikelihood(group)
+            self.store.put_many(
+                (k, "loglikelihood", missing[k].to_dict(), res.to_dict()) for k, res in zip(group_keys, results)
+            )
+            for k, res in zip(group_keys, results):
+                found[k] = res.to_dict()
+            n = sum(done_counts[k] for k in group_keys)
+            self.stats["computed"] += len(group_keys)
+            if progress:
+                progress(n)
+        return [LoglikelihoodResult.from_dict(found[k]) for k in keys]
+
+    def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None) -> list[str]:
+        ident = self.model.identity
+        keys = [request_key(ident, "generate", r.to_dict()) for r in requests]
+        found = self.store.get_many(keys)
+        missing: dict[str, GenerationRequest] = {}
+        for k, r in zip(keys, requests):
+            if k not in found and k not in missing:
+                missing[k] = r
+        cached_n = len(requests) - sum(1 for k in keys if k in missing)
+        self.stats["cached"] += cached_n
+        if progress and cached_n:
+            progress(cached_n)
+        pending = list(missing.items())
+        for start in range(0, len(pending), self.generation_batch):
+            chunk = pending[start : start + self.generation_batch]
+            texts = self.model.generate([r for _, r in chunk])
+            self.store.put_many((k, "generate", r.to_dict(), {"text": t}) for (k, r), t in zip(chunk, texts))
+            for (k, _), t in zip(chunk, texts):
+                found[k] = {"text": t}
+            self.stats["computed"] += len(chunk)
+            if progress:
+                progress(sum(keys.count(k) for k, _ in chunk))
+        return [found[k]["text"] for k in keys]
