@@ -146,6 +146,11 @@ class Model(abc.ABC):
     def name(self) -> str:
         return str(self.identity.get("name", self.backend))
 
+    @property
+    def info(self) -> dict:
+        """Identity plus facts that do not change answers (local path, device), for reports."""
+        return dict(self.identity)
+
     # --- primitives each backend provides -----------------------------------------
     @abc.abstractmethod
     def tokenize(self, text: str) -> list[int]:
@@ -158,6 +163,14 @@ class Model(abc.ABC):
     @abc.abstractmethod
     def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[LoglikelihoodResult]:
         """Score several continuations of one context (the shared-prefix primitive)."""
+
+    def _score_full(self, pairs: list[tuple[list[int], list[int]]]) -> list[LoglikelihoodResult]:
+        """Score each (context, continuation) by recomputing every token (no prefix reuse).
+
+        Backends override this with a batched version; it exists so that the
+        shared-prefix path can be checked against the naive one.
+        """
+        return [self._score_group(ctx, [cont])[0] for ctx, cont in pairs]
 
     @abc.abstractmethod
     def _generate(self, requests: list[GenerationRequest], progress: ProgressFn | None) -> list[str]:
@@ -222,10 +235,13 @@ class Model(abc.ABC):
                 if progress:
                     progress(len(idxs))
         else:
-            for i, (ctx, cont) in enumerate(encoded):
-                results[i] = self._score_group(ctx, [cont])[0]
+            step = max(1, int(getattr(self, "batch_size", 1)))
+            for start in range(0, len(encoded), step):
+                chunk = encoded[start : start + step]
+                for j, res in enumerate(self._score_full(chunk)):
+                    results[start + j] = res
                 if progress:
-                    progress(1)
+                    progress(len(chunk))
         return [r for r in results if r is not None]
 
     def generate(

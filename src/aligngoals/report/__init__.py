@@ -1,1 +1,3 @@
-"""report layer."""
+"""Reports: ``report.json`` for machines, ``report.html`` for people."""
+
+from .writer import render_html, write_report  # noqa: F401

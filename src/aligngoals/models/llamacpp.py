@@ -1,0 +1,235 @@
+"""llama.cpp backend (llama-cpp-python): fast CPU inference on any GGUF file.
+
+Shared-prefix scoring: the context of a multiple-choice item is evaluated once;
+for each choice the KV cache is rolled back to the end of the context (llama.cpp
+``kv_cache_seq_rm``, which ``Llama.eval`` applies past ``n_tokens``) and only the
+choice's tokens are evaluated. This restores the context state without copying
+it, which ``Llama.save_state`` would do together with the whole logits buffer.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import weakref
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ModelError
+from ..io import file_sha256
+from .base import (
+    ChatMessage,
+    GenerationRequest,
+    LoglikelihoodResult,
+    Model,
+    ProgressFn,
+    truncate_at_stop,
+)
+
+_LIVE: "weakref.WeakSet[LlamaCppModel]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_models() -> None:
+    # llama-cpp-python's __del__ fails during interpreter shutdown (module globals
+    # are already gone); closing explicitly first makes that a no-op.
+    for m in list(_LIVE):
+        m.close()
+
+
+_HASH_CACHE: dict[tuple[str, int, float], str] = {}
+
+
+def cached_file_sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime)
+    if key not in _HASH_CACHE:
+        _HASH_CACHE[key] = file_sha256(path)
+    return _HASH_CACHE[key]
+
+
+def _log_softmax_rows(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64, copy=False)
+    m = logits.max(axis=-1, keepdims=True)
+    return logits - m - np.log(np.exp(logits - m).sum(axis=-1, keepdims=True))
+
+
+class LlamaCppModel(Model):
+    backend = "llamacpp"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        seed: int = 0,
+        **_: Any,
+    ) -> None:
+        super().__init__()
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(
+                f"GGUF file {path} does not exist or is not a file.",
+                hint="Check the path after 'gguf:', or use '--model smollm2' for the embedded model.",
+            )
+        try:
+            with open(path, "rb") as fh:
+                magic = fh.read(4)
+        except OSError as exc:
+            raise ModelError(f"Cannot read GGUF file {path}: {exc.strerror}.", hint="Check its permissions.") from exc
+        if magic != b"GGUF":
+            raise ModelError(
+                f"{path} is not a GGUF file (it does not start with the 'GGUF' magic bytes).",
+                hint="Pass a .gguf model file, or use 'hf:DIR' for a transformers directory.",
+            )
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:  # pragma: no cover - base dependency
+            raise ModelError(
+                "The llama.cpp backend needs 'llama-cpp-python'.", hint="pip install llama-cpp-python"
+            ) from exc
+        self.path = path
+        self._name = name or path.stem
+        threads = n_threads or max(1, os.cpu_count() or 1)
+        try:
+            self.llm = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=512,
+                n_threads=threads,
+                n_threads_batch=threads,
+                logits_all=True,
+                seed=seed,
+                verbose=False,
+            )
+        except Exception as exc:  # llama.cpp raises ValueError/RuntimeError on bad files
+            raise ModelError(
+                f"llama.cpp could not load {path}: {exc}.",
+                hint="The file may be truncated or of an architecture this llama-cpp-python does not support.",
+            ) from exc
+        self.n_ctx = n_ctx
+        _LIVE.add(self)
+        self._n_vocab = self.llm.n_vocab()
+        meta = self.llm.metadata or {}
+        self._chat_template = meta.get("tokenizer.chat_template")
+        self._identity = {
+            "backend": self.backend,
+            "name": self._name,
+            "file_sha256": cached_file_sha256(path),
+        }
+
+    @property
+    def identity(self) -> dict:
+        return dict(self._identity)
+
+    @property
+    def info(self) -> dict:
+        return {**self._identity, "path": str(self.path.resolve()), "n_ctx": self.n_ctx}
+
+    @property
+    def prefix_token_id(self) -> int:
+        return int(self.llm.token_eos())
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _token_text(self, token_id: int) -> str:
+        return self.llm.detokenize([token_id], special=True).decode("utf-8", errors="replace")
+
+    def apply_chat_template(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str:
+        if not self._chat_template:
+            raise ModelError(
+                f"{self.path} has no chat template in its metadata, so chat messages cannot be rendered.",
+                hint="Use a raw 'prompt' instead of chat messages, or a model that ships a chat template.",
+            )
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        template = env.from_string(self._chat_template)
+        return template.render(
+            messages=[{"role": m.role, "content": m.content} for m in ChatMessage.coerce(messages)],
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self._token_text(self.llm.token_bos()),
+            eos_token=self._token_text(self.llm.token_eos()),
+        )
+
+    def _check_length(self, n: int) -> None:
+        if n > self.n_ctx:
+            raise ModelError(
+                f"A request needs {n} tokens but the llama.cpp context holds {self.n_ctx}.",
+                hint="Shorten the prompt or load the model with a larger n_ctx.",
+            )
+
+    def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[LoglikelihoodResult]:
+        llm = self.llm
+        self._check_length(len(context) + max(len(c) for c in continuations))
+        llm.reset()
+        llm.eval(context)
+        ctx_last = np.array(llm.scores[len(context) - 1], copy=True)
+        out = []
+        for cont in continuations:
+            # Roll the KV cache back to the end of the context; eval() removes the rest.
+            llm.n_tokens = len(context)
+            if len(cont) > 1:
+                llm.eval(cont[:-1])
+                rows = np.vstack([ctx_last[None, :], llm.scores[len(context) : len(context) + len(cont) - 1]])
+            else:
+                rows = ctx_last[None, :]
+            logp = _log_softmax_rows(rows)
+            idx = np.arange(len(cont))
+            tok = np.asarray(cont)
+            total = float(logp[idx, tok].sum())
+            greedy = bool((logp.argmax(axis=-1) == tok).all())
+            out.append(LoglikelihoodResult(total, len(cont), greedy))
+        return out
+
+    def _score_full(self, pairs: list[tuple[list[int], list[int]]]) -> list[LoglikelihoodResult]:
+        out = []
+        for context, cont in pairs:
+            self._check_length(len(context) + len(cont))
+            self.llm.reset()
+            self.llm.eval(context + cont[:-1])
+            rows = np.asarray(self.llm.scores[len(context) - 1 : len(context) + len(cont) - 1])
+            logp = _log_softmax_rows(rows)
+            tok = np.asarray(cont)
+            idx = np.arange(len(cont))
+            out.append(
+                LoglikelihoodResult(float(logp[idx, tok].sum()), len(cont), bool((logp.argmax(-1) == tok).all()))
+            )
+        return out
+
+    def _generate(self, requests: list[GenerationRequest], progress: ProgressFn | None) -> list[str]:
+        outs = []
+        for req in requests:
+            prompt = self.render(req)
+            s = req.settings
+            n_prompt = len(self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+            self._check_length(n_prompt + 1)
+            max_tokens = min(s.max_tokens, self.n_ctx - n_prompt)
+            self.llm.reset()
+            res = self.llm.create_completion(
+                prompt,
+                max_tokens=max_tokens,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                top_k=0 if s.temperature > 0 else 40,
+                stop=list(s.stop) or None,
+                seed=s.seed,
+            )
+            outs.append(truncate_at_stop(res["choices"][0]["text"], s.stop))
+            if progress:
+                progress(1)
+        return outs
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            try:
+                llm.close()
+            except Exception:  # pragma: no cover - best effort
+                pass
+            self.llm = None
