@@ -9,6 +9,7 @@ import sys
 import traceback
 
 import typer
+from rich.markup import escape
 
 from ..errors import AligngoalsError
 from .common import STATE, console
@@ -50,9 +51,9 @@ def main() -> None:
     except AligngoalsError as exc:
         if debug:
             traceback.print_exc()
-        console.print(f"[bold red]Error:[/] {exc.message}")
+        console.print(f"[bold red]Error:[/] {escape(exc.message)}", soft_wrap=True, highlight=False, markup=True)
         if exc.hint:
-            console.print(f"[yellow]Fix:[/] {exc.hint}")
+            console.print(f"[yellow]Fix:[/] {escape(exc.hint)}", soft_wrap=True, highlight=False)
         if not debug:
             console.print("[dim](run with --debug for the traceback)[/]")
         sys.exit(2)

@@ -186,6 +186,11 @@ class HFModel(Model):
             "dtype": str(self.dtype).replace("torch.", ""),
         }
         self._torch = torch
+        # transformers 5.x renamed ``past_key_values`` to ``cache``; support both.
+        import inspect
+
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_attr = "cache" if "cache" in params else "past_key_values"
 
     @property
     def identity(self) -> dict:
@@ -247,7 +252,7 @@ class HFModel(Model):
             ctx_ids = torch.tensor([context], device=dev)
             out = self.model(input_ids=ctx_ids, use_cache=True)
             last = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
-            cache = out.past_key_values
+            cache = getattr(out, self._cache_attr)
             results: list[LoglikelihoodResult | None] = [None] * len(continuations)
             # Continuations of one token need nothing beyond the context's last logits.
             multi = [i for i, c in enumerate(continuations) if len(c) > 1]
@@ -268,7 +273,8 @@ class HFModel(Model):
                 batch_cache = copy.deepcopy(cache) if start + self.batch_size < len(multi) else cache
                 batch_cache.batch_repeat_interleave(len(conts))
                 pos = torch.arange(len(context), len(context) + width, device=dev).unsqueeze(0).expand(len(conts), -1)
-                o = self.model(input_ids=inp, attention_mask=att, past_key_values=batch_cache, position_ids=pos, use_cache=True)
+                o = self.model(input_ids=inp, attention_mask=att, position_ids=pos, use_cache=True,
+                               **{self._cache_attr: batch_cache})
                 lp = torch.log_softmax(o.logits.float(), dim=-1)
                 for b, (i, c) in enumerate(zip(idxs, conts)):
                     rows = torch.cat([last.unsqueeze(0), lp[b, : len(c) - 1]], dim=0)

@@ -1,0 +1,140 @@
+"""The model interface on both backends, with the real embedded model."""
+
+from __future__ import annotations
+
+import pytest
+
+from aligngoals.errors import AligngoalsError, ModelError
+from aligngoals.models.base import (
+    ChatMessage,
+    GenerationRequest,
+    GenerationSettings,
+    LoglikelihoodRequest,
+)
+from aligngoals.models.registry import load_model
+
+CTX = "Question: Which animal says meow?\nAnswer:"
+CHOICES = [" a cat", " a dog that barks loudly at night", " a cow in a green field", " fish", " a small bird singing"]
+
+
+def _requests():
+    reqs = [LoglikelihoodRequest(CTX, c) for c in CHOICES]
+    reqs.append(LoglikelihoodRequest("The sky is ", "blue"))  # trailing space moves to the continuation
+    reqs.append(LoglikelihoodRequest("", "Hello world"))  # empty context: scored after end-of-text
+    return reqs
+
+
+@pytest.mark.parametrize("backend", ["llama_model", "hf_model"])
+def test_prefix_reuse_equals_naive(backend, request):
+    model = request.getfixturevalue(backend)
+    reqs = _requests()
+    model.prefix_reuse = True
+    shared = model.loglikelihood(reqs)
+    model.prefix_reuse = False
+    try:
+        naive = model.loglikelihood(reqs)
+    finally:
+        model.prefix_reuse = True
+    for s, n in zip(shared, naive):
+        assert s.n_tokens == n.n_tokens
+        assert s.is_greedy == n.is_greedy
+        # The issue's bar is 1e-4 nats on the hf backend; llama.cpp recomputes identically.
+        assert abs(s.logprob - n.logprob) < 1e-4, (s, n)
+    assert all(r.logprob < 0 for r in shared)
+
+
+def test_hf_prefix_reuse_with_more_choices_than_batch(hf_model):
+    """More multi-token choices than the batch size exercises the KV-cache copy path."""
+    conts = [f" option number {i} is right" for i in range(11)]
+    reqs = [LoglikelihoodRequest("Pick one.", c) for c in conts]
+    hf_model.prefix_reuse = True
+    shared = hf_model.loglikelihood(reqs)
+    hf_model.prefix_reuse = False
+    naive = hf_model.loglikelihood(reqs)
+    hf_model.prefix_reuse = True
+    assert max(abs(a.logprob - b.logprob) for a, b in zip(shared, naive)) < 1e-4
+
+
+def test_encode_pair_matches_lm_eval_rule(llama_model):
+    ctx, cont = llama_model.encode_pair("The sky is ", "blue")
+    assert llama_model.tokenize("The sky is") == ctx
+    assert llama_model.tokenize("The sky is blue")[len(ctx):] == cont
+
+
+def test_greedy_flag_on_the_models_own_continuation(llama_model):
+    text = llama_model.generate([GenerationRequest(prompt=CTX, settings=GenerationSettings(max_tokens=4))])[0]
+    assert text
+    res = llama_model.loglikelihood([LoglikelihoodRequest(CTX, text)])[0]
+    ctx, cont = llama_model.encode_pair(CTX, text)
+    # Re-tokenising generated text can differ from the generated ids only in rare merges.
+    if llama_model.tokenize(CTX + text)[len(ctx):] == cont:
+        assert res.is_greedy
+
+
+@pytest.mark.parametrize("backend", ["llama_model", "hf_model"])
+def test_generation_chat_stop_and_seed(backend, request):
+    model = request.getfixturevalue(backend)
+    msgs = [ChatMessage("user", "List three colours, one per line.")]
+    prompt = model.apply_chat_template(msgs)
+    assert "<|im_start|>user" in prompt and prompt.rstrip().endswith("assistant")
+    greedy = GenerationSettings(max_tokens=24)
+    a, b = model.generate([GenerationRequest(messages=msgs, settings=greedy)] * 2)
+    assert a == b and a.strip()
+    stopped = model.generate([GenerationRequest(messages=msgs, settings=GenerationSettings(max_tokens=24, stop=("\n",)))])[0]
+    assert "\n" not in stopped
+    sampled = GenerationSettings(max_tokens=16, temperature=1.0, top_p=0.95, seed=7)
+    s1 = model.generate([GenerationRequest(messages=msgs, settings=sampled)])[0]
+    s2 = model.generate([GenerationRequest(messages=msgs, settings=sampled)])[0]
+    assert s1 == s2, "the same seed must give the same sample"
+
+
+def test_backends_agree_on_scores(llama_model, hf_model):
+    """llama.cpp runs Q4_1 weights against 8-bit-quantized activations; transformers
+    dequantizes to float32. Same weights, different arithmetic: log-likelihoods differ
+    by up to about a nat on long continuations (measured on the quick suite: mean
+    0.17-0.27, max 0.94), so the ranking of clearly separated choices agrees."""
+    reqs = [LoglikelihoodRequest(CTX, c) for c in CHOICES]
+    a = llama_model.loglikelihood(reqs)
+    b = hf_model.loglikelihood(reqs)
+    for x, y in zip(a, b):
+        assert x.n_tokens == y.n_tokens
+        assert abs(x.logprob - y.logprob) < 1.5
+    assert max(range(len(a)), key=lambda i: a[i].logprob) == max(range(len(b)), key=lambda i: b[i].logprob)
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("no-such-model", "Unknown model 'no-such-model'"),
+        ("gguf:/nonexistent/model.gguf", "does not exist"),
+        ("model.gguf", "has no backend prefix"),
+        ("hf:/nonexistent/dir/model.gguf", "does not exist"),
+        ("", "No model given"),
+    ],
+)
+def test_model_errors_are_actionable(spec, fragment):
+    with pytest.raises(ModelError) as exc:
+        load_model(spec)
+    assert fragment in exc.value.message
+    assert exc.value.hint
+
+
+def test_not_a_gguf_file(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"not a model at all")
+    with pytest.raises(ModelError, match="not a GGUF file"):
+        load_model(f"gguf:{bad}")
+
+
+def test_hf_directory_without_config(tmp_path):
+    with pytest.raises(ModelError, match="no config.json"):
+        load_model(f"hf:{tmp_path}")
+
+
+def test_request_validation():
+    with pytest.raises(AligngoalsError):
+        GenerationRequest()
+    with pytest.raises(AligngoalsError):
+        GenerationSettings(max_tokens=0)
+    with pytest.raises(AligngoalsError):
+        ChatMessage("robot", "hi")
