@@ -8,6 +8,7 @@ Accepted forms:
 * ``hf:ORG/NAME``        a hub id (loaded with the usual transformers cache; offline here)
 * ``hf:PATH.gguf``       a GGUF file loaded (dequantized) by transformers
 * ``hf:smollm2``         the embedded GGUF loaded by transformers (trainable)
+* ``openai:MODEL@URL``   a served model behind an OpenAI-compatible endpoint (generation only)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..errors import ModelError
 from .base import Model
 from .embedded import EMBEDDED_NAME, embedded_gguf_path
 
-KNOWN_PREFIXES = ("gguf:", "hf:")
+KNOWN_PREFIXES = ("gguf:", "hf:", "openai:")
 
 
 def describe_model_forms() -> str:
@@ -51,6 +52,14 @@ def load_model(spec: str, **options: Any) -> Model:
         if target == EMBEDDED_NAME:
             return HFModel(str(embedded_gguf_path()), name=f"hf:{EMBEDDED_NAME}", **options)
         return HFModel(target, **options)
+    if spec.startswith("openai:"):
+        from .openai_compat import OpenAICompatModel
+
+        rest = spec[len("openai:"):]
+        if "@" not in rest:
+            raise ModelError(f"Served model {spec!r} has no endpoint.", hint="Write openai:MODEL@http://HOST:PORT/v1.")
+        name, url = rest.rsplit("@", 1)
+        return OpenAICompatModel(name, url, **options)
     if spec.endswith(".gguf"):
         raise ModelError(
             f"Model {spec!r} looks like a GGUF file but has no backend prefix.",
