@@ -78,6 +78,8 @@ class Ranking(Record):
     prompt: str
     responses: list[str]
     ranks: Optional[list[int]] = None
+    prompt_messages: Optional[list[Message]] = None
+    """For multi-turn data: the conversation before the responses (``prompt`` is then its last user turn)."""
 
     @model_validator(mode="after")
     def _check(self) -> "Ranking":
@@ -96,6 +98,8 @@ class Rating(Record):
     responses: list[str]
     scores: list[float]
     aspect: Optional[str] = None
+    prompt_messages: Optional[list[Message]] = None
+    """For multi-turn data: the conversation before the responses (``prompt`` is then its last user turn)."""
 
     @model_validator(mode="after")
     def _check(self) -> "Rating":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 Level = Literal["instructions", "preferences", "values"]
 LEVELS: tuple[str, ...] = ("instructions", "preferences", "values")
@@ -127,6 +127,9 @@ class Goal(_Spec):
     """Evaluation suites (built-in names or suite YAML paths) that measure this goal."""
     meta: dict[str, Any] = Field(default_factory=dict)
 
+    _source_dir: Optional[str] = PrivateAttr(default=None)
+    """Folder of the file the goal was loaded from (relative data paths resolve against it)."""
+
     @field_validator("name")
     @classmethod
     def _name_ok(cls, v: str) -> str:
@@ -168,6 +171,15 @@ class Goal(_Spec):
         """The principle that prevails when principles ``a`` and ``b`` conflict (the higher priority)."""
         pa, pb = self.principle(a), self.principle(b)
         return pa if pa.priority < pb.priority else pb
+
+    def data_path(self, ref: DataRef) -> str:
+        """Path of a data reference, resolved against the goal file's folder when relative."""
+        from pathlib import Path
+
+        p = Path(ref.path).expanduser()
+        if not p.is_absolute() and self._source_dir:
+            p = Path(self._source_dir) / p
+        return str(p)
 
     def dimension_refs(self) -> list[str]:
         """Every ``system:dimension`` reference used by the principles, in first-use order."""
