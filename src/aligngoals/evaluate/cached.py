@@ -8,6 +8,7 @@ the store as soon as its group completes.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Callable, Sequence
 
 from ..models.base import (
@@ -57,8 +58,14 @@ class CachedModel:
         by_context: dict[str, list[str]] = {}
         for k, r in missing.items():
             by_context.setdefault(r.context, []).append(k)
-        done_counts = {k: keys.count(k) for k in missing}
-        for ctx, group_keys in by_context.items():
+        counts = Counter(keys)
+        done_counts = {k: counts[k] for k in missing}
+        # Backends that batch across items (transformers) get several contexts per call;
+        # answers are committed after each call.
+        per_call = max(1, int(getattr(self.model, "groups_per_call", 1)))
+        ctx_groups = list(by_context.values())
+        for start in range(0, len(ctx_groups), per_call):
+            group_keys = [k for g in ctx_groups[start : start + per_call] for k in g]
             group = [missing[k] for k in group_keys]
             results = self.model.loglikelihood(group)
             self.store.put_many(

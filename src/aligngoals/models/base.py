@@ -164,6 +164,19 @@ class Model(abc.ABC):
     def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[LoglikelihoodResult]:
         """Score several continuations of one context (the shared-prefix primitive)."""
 
+    def _score_groups(
+        self, groups: list[tuple[list[int], list[list[int]]]]
+    ) -> list[list[LoglikelihoodResult]]:
+        """Score several ``(context, continuations)`` groups at once.
+
+        The default scores one group after the other; a backend that batches across
+        items (transformers: many contexts in one padded forward pass) overrides it.
+        """
+        return [self._score_group(ctx, conts) for ctx, conts in groups]
+
+    #: How many context groups :meth:`loglikelihood` hands to :meth:`_score_groups` at once.
+    groups_per_call: int = 1
+
     def _score_full(self, pairs: list[tuple[list[int], list[int]]]) -> list[LoglikelihoodResult]:
         """Score each (context, continuation) by recomputing every token (no prefix reuse).
 
@@ -228,12 +241,19 @@ class Model(abc.ABC):
             groups: dict[tuple[int, ...], list[int]] = {}
             for i, (ctx, _) in enumerate(encoded):
                 groups.setdefault(tuple(ctx), []).append(i)
-            for ctx_key, idxs in groups.items():
-                out = self._score_group(list(ctx_key), [encoded[i][1] for i in idxs])
-                for i, res in zip(idxs, out):
-                    results[i] = res
+            # Longest contexts first, so groups handed over together have similar lengths.
+            order = sorted(groups, key=len, reverse=True)
+            step = max(1, int(self.groups_per_call))
+            for start in range(0, len(order), step):
+                keys = order[start : start + step]
+                outs = self._score_groups([(list(k), [encoded[i][1] for i in groups[k]]) for k in keys])
+                n = 0
+                for k, out in zip(keys, outs):
+                    for i, res in zip(groups[k], out):
+                        results[i] = res
+                    n += len(groups[k])
                 if progress:
-                    progress(len(idxs))
+                    progress(n)
         else:
             step = max(1, int(getattr(self, "batch_size", 1)))
             for start in range(0, len(encoded), step):

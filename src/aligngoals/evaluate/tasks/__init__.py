@@ -1,3 +1,13 @@
-"""Evaluation tasks: declared in YAML (``TaskSpec``) and run by request type."""
+"""Evaluation tasks: declared in YAML (``TaskSpec``) or in Python (``register_task``), run by request type.
 
+Request types: ``multiple_choice`` (log-likelihood of each choice), ``mc_generate``
+(generated choice letter), ``generate`` (free generation against references) and
+``pair`` (chosen vs rejected log-likelihood). See docs/tasks.md.
+"""
+
+from .base import BuildContext, Prepared, Task  # noqa: F401
+from .generation import GenerationTask  # noqa: F401
+from .multiple_choice import GeneratedChoiceTask, MultipleChoiceTask  # noqa: F401
+from .pair import PairTask  # noqa: F401
+from .registry import make_task, register_task, registered  # noqa: F401
 from .spec import TaskSpec, load_task_spec  # noqa: F401

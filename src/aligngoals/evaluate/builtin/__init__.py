@@ -1,0 +1,1 @@
+"""Built-in suites, task files and Python tasks."""
