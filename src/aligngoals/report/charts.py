@@ -33,3 +33,152 @@ def metric_bars_svg(report: dict) -> str | None:
     plt.close(fig)
     svg = buf.getvalue()
     return svg[svg.find("<svg") :]
+
+
+# --- value section ---------------------------------------------------------------------------
+# Each function takes the ``sections["values"]`` dict (or a part of it) and returns inline SVG,
+# or None when the part is missing or has nothing to plot, so the template can leave it out.
+
+def _svg(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.find("<svg") :]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+
+def _err(m: dict) -> tuple[float, float, float]:
+    """(value, lower error, upper error) of a summarize() dict; a missing bound gives no bar."""
+    v = float(m["value"])
+    lo = m.get("ci_low")
+    hi = m.get("ci_high")
+    return v, (v - lo) if _num(lo) else 0.0, (hi - v) if _num(hi) else 0.0
+
+
+def profile_radar_svg(q: dict | None) -> str | None:
+    """Radar of the questionnaire profile: the score per dimension with its 95% interval as a band.
+
+    Why a radar: value theories (Schwartz) arrange values on a circle, and a profile is
+    read as a shape. With fewer than three dimensions a radar is meaningless, so bars are drawn.
+    """
+    if not q or not q.get("profile"):
+        return None
+    dims = [(d, e) for d, e in q["profile"].items() if e.get("kind", "dimension") != "group" and _num(e.get("score"))]
+    if not dims:
+        return None
+    plt = _plt()
+    import numpy as np
+
+    names = [d for d, _ in dims]
+    vals = np.array([e["score"] for _, e in dims], dtype=float)
+    lo = np.array([e["ci_low"] if _num(e.get("ci_low")) else e["score"] for _, e in dims], dtype=float)
+    hi = np.array([e["ci_high"] if _num(e.get("ci_high")) else e["score"] for _, e in dims], dtype=float)
+    if len(dims) < 3:
+        fig, ax = plt.subplots(figsize=(5, 0.5 * len(dims) + 1.2))
+        ax.barh(names, vals, xerr=[vals - lo, hi - vals], color="#55a868", ecolor="#222", capsize=3)
+        ax.set_xlabel("score (95% interval)")
+        fig.tight_layout()
+        return _svg(fig)
+    ang = np.linspace(0, 2 * np.pi, len(dims), endpoint=False)
+    close = lambda a: np.concatenate([a, a[:1]])  # noqa: E731
+    fig = plt.figure(figsize=(5.5, 5.5))
+    ax = fig.add_subplot(111, projection="polar")
+    ax.fill_between(close(ang), close(lo), close(hi), color="#4c72b0", alpha=0.25, label="95% interval")
+    ax.plot(close(ang), close(vals), color="#4c72b0", marker="o", label="score")
+    ax.set_xticks(ang)
+    ax.set_xticklabels(names, fontsize=8)
+    scale = [p.get("value") for p in (q.get("scale") or []) if isinstance(p, dict) and _num(p.get("value"))]
+    if scale and q.get("rule") != "centered":
+        ax.set_ylim(min(scale), max(scale))
+    ax.set_title(f"{q.get('instrument')} profile ({q.get('rule')} scores)", fontsize=10)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.25, -0.1), fontsize=8)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _bars(rows: list[tuple[str, dict, str]], xlabel: str, *, xlim=(0, 1), chance: dict | None = None,
+          width: float = 7.0) -> str | None:
+    rows = [r for r in rows if r[1] and _num(r[1].get("value"))]
+    if not rows:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(width, 0.38 * len(rows) + 1.1))
+    labels = [r[0] for r in rows][::-1]
+    errs = [_err(r[1]) for r in rows][::-1]
+    colors = [r[2] for r in rows][::-1]
+    ax.barh(labels, [e[0] for e in errs], xerr=[[e[1] for e in errs], [e[2] for e in errs]], color=colors,
+            ecolor="#222", capsize=3)
+    for lab, x in (chance or {}).items():
+        ax.axvline(x, color="#c44e52", ls="--", lw=1)
+        ax.text(x, len(rows) - 0.4, f" {lab}", color="#c44e52", fontsize=7, va="bottom")
+    if xlim:
+        ax.set_xlim(*xlim)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def norm_levels_svg(norms: dict | None) -> str | None:
+    """The three norm levels side by side, each metric with its interval and the chance line."""
+    if not norms or not norms.get("levels"):
+        return None
+    lv = norms["levels"]
+    colors = {"1": "#4c72b0", "2": "#dd8452", "2n": "#937860", "3": "#55a868"}
+    rows = [
+        ("L1 judge with norm · acc", lv.get("1_judge_with_norm", {}).get("acc"), colors["1"]),
+        ("L1 judge with norm · AUC", lv.get("1_judge_with_norm", {}).get("auc"), colors["1"]),
+        ("L2 judge without norm · acc", lv.get("2_judge_without_norm", {}).get("acc"), colors["2"]),
+        ("L2 judge without norm · AUC", lv.get("2_judge_without_norm", {}).get("auc"), colors["2"]),
+        ("L2 name the norm · acc", lv.get("2_name_the_norm", {}).get("norm_acc"), colors["2n"]),
+        ("L3 rule · ROUGE-L", lv.get("3_generate_rule", {}).get("rougeL"), colors["3"]),
+        ("L3 rule · ROUGE-L (mismatched)", lv.get("3_generate_rule", {}).get("rougeL_mismatched"), "#a9d3b4"),
+        ("L3 rule · embedding cos", lv.get("3_generate_rule", {}).get("embed_cos"), colors["3"]),
+        ("L3 rule · embedding cos (mismatched)", lv.get("3_generate_rule", {}).get("embed_cos_mismatched"), "#a9d3b4"),
+        ("L3 rule · judge", lv.get("3_generate_rule", {}).get("judge"), colors["3"]),
+    ]
+    return _bars(rows, "value (95% bootstrap interval); dashed: chance for yes/no judgments", chance={"0.5": 0.5})
+
+
+def refusal_svg(safety: dict | None) -> str | None:
+    """Refusal rate plain vs under each attack type, and over-refusal of benign requests (detector)."""
+    if not safety or not safety.get("refusal"):
+        return None
+    ref = safety["refusal"]
+    rows = [("plain harmful requests", ref.get("plain"), "#4c72b0")]
+    rows += [(f"attacked: {t}", m, "#dd8452") for t, m in (ref.get("attacked") or {}).items()]
+    rows.append(("benign but risky-looking (over-refusal)", safety.get("over_refusal"), "#c44e52"))
+    return _bars(rows, "refusal rate, refusal detector (95% bootstrap interval)")
+
+
+def priorities_svg(d: dict | None) -> str | None:
+    """Bradley-Terry ratings of the principles with intervals, in the declared order when there is one."""
+    if not d or not d.get("ratings"):
+        return None
+    order = d.get("declared_order") or sorted(d["ratings"], key=lambda k: -d["ratings"][k]["rating"])
+    rows = []
+    for pid in order:
+        r = d["ratings"].get(pid)
+        if r:
+            rows.append((pid if not d.get("declared_order") else f"{order.index(pid) + 1}. {pid}",
+                         {"value": r["rating"], "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high")}, "#8172b3"))
+    vals = [v for _, m, _ in rows for v in (m["value"], m["ci_low"], m["ci_high"]) if _num(v)]
+    pad = 20.0
+    return _bars(rows, "Bradley-Terry rating (Elo scale, 95% bootstrap interval)" +
+                 ("; rows in declared priority order" if d.get("declared_order") else ""),
+                 xlim=(min(vals) - pad, max(vals) + pad) if vals else None, chance={"1000": 1000.0})

@@ -12,6 +12,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..io import atomic_write_json, atomic_write_text
+from . import charts as _charts
 from .charts import metric_bars_svg
 
 
@@ -30,7 +31,22 @@ def render_html(report: dict, examples: list[dict] | None = None) -> str:
     )
     env.globals["fmt"] = _fmt
     template = env.get_template("report.html.j2")
-    return template.render(report=report, chart=metric_bars_svg(report), examples=examples or [])
+    return template.render(report=report, chart=metric_bars_svg(report), examples=examples or [],
+                           value_charts=value_charts(report))
+
+
+def value_charts(report: dict) -> dict:
+    """The value section's charts (inline SVG, None where a part is missing)."""
+    v = (report.get("sections") or {}).get("values")
+    if not isinstance(v, dict):
+        return {}
+    return {
+        "radar": _charts.profile_radar_svg(v.get("questionnaire")),
+        "norms": _charts.norm_levels_svg(v.get("norms")),
+        "refusal": _charts.refusal_svg(v.get("safety")),
+        "priorities": _charts.priorities_svg(v.get("dilemmas")),
+        "value_priorities": {k: _charts.priorities_svg(d) for k, d in (v.get("value_priorities") or {}).items()},
+    }
 
 
 def write_report(report: dict, run_dir: str | Path, examples: list[dict] | None = None) -> tuple[Path, Path]:
