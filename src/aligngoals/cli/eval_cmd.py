@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError
@@ -23,9 +24,49 @@ def print_metrics_table(report: dict) -> None:
     for col in ("task", "n", "metric", "value", "95% CI"):
         table.add_column(col, justify="right" if col in ("n", "value") else "left")
     for name, t in report["tasks"].items():
+        if t.get("skipped"):
+            # The full reason (every folder looked in) is in report.json and was logged above.
+            table.add_row(name, "0", "skipped", "–", escape(t["skipped"].split(" (looked in")[0]))
+            continue
         for metric, m in t["metrics"].items():
             table.add_row(name, str(m["n"]), metric, _fmt(m["value"]), f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]")
     out.print(table)
+    print_breakdowns(report)
+
+
+def print_breakdowns(report: dict) -> None:
+    """Per-group metrics (BBQ categories, CrowS-Pairs bias types, ...) and the instruction
+    generalization levels, each value with its interval."""
+    rows = [(name, group, metric, m) for name, t in report["tasks"].items()
+            for group, metrics in (t.get("breakdown") or {}).items() for metric, m in metrics.items()]
+    if rows:
+        table = Table(title="Breakdown by group")
+        for col in ("task", "group", "n", "metric", "value", "95% CI"):
+            table.add_column(col, justify="right" if col in ("n", "value") else "left")
+        for name, group, metric, m in rows:
+            table.add_row(name, escape(str(group)), str(m["n"]), metric, _fmt(m["value"]),
+                          f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]")
+        out.print(table)
+    levels = (report.get("sections") or {}).get("generalization") or {}
+    if levels:
+        table = Table(title="Instruction generalization levels (survey sec. 3.1.2)")
+        for col in ("level", "task", "n", "metric", "value", "95% CI"):
+            table.add_column(col, justify="right" if col in ("n", "value") else "left")
+        for level, tasks in levels.items():
+            for name, metrics in tasks.items():
+                for metric, m in metrics.items():
+                    table.add_row(level, name, str(m["n"]), metric, _fmt(m["value"]),
+                                  f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]")
+        out.print(table)
+
+
+def limits_note(report: dict) -> str | None:
+    """One line saying which tasks were cut to fewer items than their data holds."""
+    cut = [f"{name} {t['n']}/{t['n_available']}" for name, t in report["tasks"].items()
+           if t.get("limit") is not None and t.get("n_available", 0) > t.get("n", 0)]
+    if not cut:
+        return None
+    return ("Item limits applied (suite or task defaults keep runs short; --limit N changes them): " + ", ".join(cut))
 
 
 def register(app: typer.Typer) -> None:
@@ -34,16 +75,15 @@ def register(app: typer.Typer) -> None:
 
     @tasks_app.command("list")
     def tasks_list() -> None:
-        """List the built-in tasks and suites."""
-        from ..evaluate.suites import list_builtin_tasks, list_suites, load_suite
-        from ..evaluate.tasks.spec import load_task_spec
+        """List the built-in tasks (YAML and Python) and suites."""
+        from ..evaluate.suites import list_all_tasks, list_suites, load_suite
 
         table = Table(title="Built-in tasks")
-        for col in ("task", "level", "type", "description"):
+        for col in ("task", "level", "type", "metrics", "data", "description"):
             table.add_column(col)
-        for name, path in list_builtin_tasks().items():
-            spec = load_task_spec(path)
-            table.add_row(name, spec.level, spec.type, spec.description)
+        for name, spec in list_all_tasks().items():
+            data = spec.data.path or f"datasets:{spec.data.datasets.path}"  # type: ignore[union-attr]
+            table.add_row(name, spec.level, spec.type, ", ".join(spec.metrics), data, spec.description)
         out.print(table)
         suites = Table(title="Built-in suites")
         suites.add_column("suite")
@@ -51,47 +91,57 @@ def register(app: typer.Typer) -> None:
         suites.add_column("description")
         for name in list_suites():
             s = load_suite(name)
-            suites.add_row(name, ", ".join(Path(t).stem for t in s.tasks), s.description)
+            suites.add_row(name, ", ".join(Path(e.task).stem for e in s.entries()), s.description)
         out.print(suites)
+        out.print("Data paths are relative to --data-dir (the project ships no datasets); "
+                  "a task whose file is missing is skipped and reported as such.")
 
     @app.command("eval")
     def eval_command(
         model: str = typer.Option("smollm2", "--model", "-m", help="Model: smollm2 (embedded), gguf:PATH, hf:DIR|ID|PATH.gguf."),
         suite: Optional[str] = typer.Option(None, "--suite", "-s", help="A built-in suite name (see 'aligngoals tasks list') or a suite YAML path."),
-        tasks: Optional[str] = typer.Option(None, "--tasks", "-t", help="Comma-separated task names or task YAML paths."),
+        tasks: Optional[str] = typer.Option(None, "--tasks", "-t", help="Comma-separated task names, task YAML paths or module:NAME Python tasks."),
+        goal: Optional[str] = typer.Option(None, "--goal", "-g", help="A goal (built-in name or file): runs the suites that evaluate it."),
         out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory. Default: runs/<run-id>; the same command resumes the same run."),
         seed: int = typer.Option(0, "--seed", help="Seed for sampling, few-shot draws and bootstrap intervals."),
-        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N items of each task."),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most N items of each task (overrides suite and task defaults)."),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder that relative data paths in task files resolve against."),
         device: Optional[str] = typer.Option(None, "--device", help="hf backend: cpu, cuda, cuda:0 (default: cuda if available)."),
         batch_size: int = typer.Option(8, "--batch-size", min=1, help="hf backend: batch size."),
         no_prefix_reuse: bool = typer.Option(False, "--no-prefix-reuse", help="Recompute shared contexts for every choice (for benchmarking)."),
+        in_context_goal: Optional[str] = typer.Option(None, "--in-context-goal", help="State this goal's principles (priority order) in the system prompt: the zero-training alignment baseline."),
+        scorer: Optional[str] = typer.Option(None, "--scorer", help="rm:DIR: also score every generated answer with a reward model ('aligngoals align reward' output); adds a 'reward' metric."),
     ) -> None:
-        """Evaluate a model on a suite or on tasks; writes report.json and report.html to the run directory.
+        """Evaluate a model on a suite, a goal's suites, or tasks; writes report.json and report.html to the run directory.
 
         Every model answer is saved in the run's SQLite store as it completes, so an
         interrupted run resumes where it stopped when you re-run the same command.
+        Tasks whose data file is missing under --data-dir are skipped and listed as
+        skipped in the report.
         """
         from ..evaluate.runner import EvalSettings, default_run_id, run_evaluation
-        from ..evaluate.suites import load_suite, resolve_task, suite_tasks
+        from ..evaluate.suites import resolve_selection
         from ..models.registry import load_model
         from ..report import write_report
 
-        if suite and tasks:
-            raise ConfigError("Pass either --suite or --tasks, not both.")
-        if not suite and not tasks:
+        if sum(bool(x) for x in (suite, tasks, goal)) > 1:
+            raise ConfigError("Pass only one of --suite, --tasks and --goal.")
+        label, task_specs, suite_limits = resolve_selection(suite=suite, tasks=tasks, goal=goal)
+        if not (suite or tasks or goal):
             suite = "quick"
-        if suite:
-            spec = load_suite(suite)
-            task_specs = suite_tasks(spec)
-            label = spec.name
-        else:
-            refs = [t.strip() for t in (tasks or "").split(",") if t.strip()]
-            task_specs = [resolve_task(t) for t in refs]
-            label = "+".join(t.name for t in task_specs)
-        settings = EvalSettings(seed=seed, limit=limit, suite=suite, data_dir=str(data_dir) if data_dir else None)
+        settings = EvalSettings(seed=seed, limit=limit, suite=suite, data_dir=str(data_dir) if data_dir else None,
+                                limits=suite_limits, goal=goal)
         with console.status(f"Loading model {model} ..."):
             m = load_model(model, device=device, batch_size=batch_size)
+            if in_context_goal:
+                from ..align.in_context import InContextGoalModel
+
+                m = InContextGoalModel(m, in_context_goal)
+            rm_scorer = None
+            if scorer:
+                from ..align.scoring import load_scorer
+
+                rm_scorer = load_scorer(scorer, device=device or "cpu", batch_size=batch_size)
         m.prefix_reuse = not no_prefix_reuse
         run_dir = out_dir or Path("runs") / default_run_id(m.name, label, settings)
         console.print(f"Run directory: [bold]{run_dir}[/]")
@@ -102,10 +152,26 @@ def register(app: typer.Typer) -> None:
                 return bar
 
             report = run_evaluation(m, task_specs, run_dir, settings, progress=factory,
-                                    command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]))
+                                    command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
+                                    log=lambda msg: console.print(f"[yellow]{escape(msg)}[/]", soft_wrap=True))
+            if goal:  # value goals also run the value suite (norms, safety, dilemmas, questionnaire)
+                from ..evaluate.value_suite import is_value_goal, merge_value_results, run_value_suite
+
+                if is_value_goal(goal):
+                    merge_value_results(report, run_value_suite(m, goal, run_dir, settings, progress=factory))
         m.close()
+        if rm_scorer is not None:
+            from ..align.scoring import add_reward_scores
+
+            with console.status(f"Scoring answers with the reward model {scorer} ..."):
+                scored = add_reward_scores(report, run_dir, rm_scorer, seed=seed)
+            if not scored:
+                console.print("[yellow]--scorer: no task in this run has generated answers to score.[/]")
         j, h = write_report(report, run_dir)
         print_metrics_table(report)
+        note = limits_note(report)
+        if note:
+            console.print(note, soft_wrap=True)
         console.print(f"Wrote [bold]{j}[/] and [bold]{h}[/] "
                       f"({report['run']['requests_computed']} requests computed, {report['run']['requests_cached']} from the store, "
                       f"{report['run']['wall_s']} s).")

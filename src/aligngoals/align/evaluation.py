@@ -1,0 +1,142 @@
+"""The before/after measurement every alignment run closes with.
+
+Why inside ``align``: a run should prove what it did on data it did not train
+on. Each phase (``before``, ``after``, and ``in_context`` when a goal is given)
+is written as an ordinary aligngoals run directory (``report.json`` in the
+documented schema plus a run store whose ``items`` table keeps per-item
+scores), so ``aligngoals compare OUT/eval/before OUT/eval/after`` gives paired
+intervals of the change, exactly as for two ``eval`` runs.
+
+Measurements (held-out examples, the last ``--eval-n`` of the data file):
+
+* ``heldout_preference`` (policies): ``acc`` = 1 when the model gives the
+  chosen answer a higher summed log-probability than the rejected one (the
+  multiple-choice rule of lm-evaluation-harness), ``acc_norm`` the same per
+  token. Answers are tokenised exactly as in DPO training.
+* ``heldout_nll`` (sft): mean negative log-likelihood per token of the reference answer.
+* ``heldout_rm_accuracy`` (reward models): ``acc`` = 1 when the reward of the
+  chosen answer is higher; ``margin`` = reward difference.
+* ``heldout_reward`` (sampling methods, with a reward model): mean reward of the
+  model's greedy answer.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import __version__
+from ..evaluate.metrics import summarize
+from ..io import atomic_write_json
+from .data import Example
+
+
+def preference_items(model: Any, tokenizer: Any, examples: Sequence[Example], *, system_prompt: str | None = None,
+                     batch_tokens: int = 2048, max_batch: int = 8, max_length: int | None = None) -> list[dict]:
+    from .scoring import answer_logprobs
+
+    pairs = [(ex, c, r) for ex in examples for c, r in ex.pairs()[:1]]
+    if not pairs:
+        return []
+    prompts = [ex.prompt for ex, _, _ in pairs for _ in (0, 1)]
+    answers = [a for _, c, r in pairs for a in (c, r)]
+    lps = answer_logprobs(model, tokenizer, prompts, answers, system_prompt=system_prompt,
+                          batch_tokens=batch_tokens, max_batch=max_batch, max_length=max_length)
+    out = []
+    for j, (ex, _, _) in enumerate(pairs):
+        (lc, nc), (lr, nr) = lps[2 * j], lps[2 * j + 1]
+        out.append({"id": ex.id, "logprobs": [lc, lr], "n_tokens": [nc, nr],
+                    "scores": {"acc": float(lc > lr), "acc_norm": float(lc / max(nc, 1) > lr / max(nr, 1))}})
+    return out
+
+
+def nll_items(model: Any, tokenizer: Any, examples: Sequence[Example], *, system_prompt: str | None = None,
+              batch_tokens: int = 2048, max_batch: int = 8, max_length: int | None = None) -> list[dict]:
+    from .scoring import answer_logprobs
+
+    lps = answer_logprobs(model, tokenizer, [ex.prompt for ex in examples], [ex.best() for ex in examples],
+                          system_prompt=system_prompt, batch_tokens=batch_tokens, max_batch=max_batch,
+                          max_length=max_length)
+    return [{"id": ex.id, "logprob": lp, "n_tokens": n, "scores": {"nll_per_token": -lp / max(n, 1)}}
+            for ex, (lp, n) in zip(examples, lps)]
+
+
+def rm_accuracy_items(scorer: Any, examples: Sequence[Example]) -> list[dict]:
+    pairs = [(ex, c, r) for ex in examples for c, r in ex.pairs()[:1]]
+    if not pairs:
+        return []
+    rewards = scorer.score([ex.prompt for ex, _, _ in pairs for _ in (0, 1)], [a for _, c, r in pairs for a in (c, r)])
+    out = []
+    for j, (ex, _, _) in enumerate(pairs):
+        rc, rr = rewards[2 * j], rewards[2 * j + 1]
+        out.append({"id": ex.id, "rewards": [rc, rr], "scores": {"acc": float(rc > rr), "margin": rc - rr}})
+    return out
+
+
+def reward_items(model: Any, tokenizer: Any, scorer: Any, examples: Sequence[Example], *, max_new_tokens: int,
+                 system_prompt: str | None = None, batch_size: int = 8) -> list[dict]:
+    from .scoring import generate_answers
+
+    prompts = [ex.prompt for ex in examples]
+    answers = [a[0] for a in generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                                              temperature=0.0, batch_size=batch_size, system_prompt=system_prompt)]
+    rewards = scorer.score(prompts, answers)  # the reward model judges the answer to the plain prompt
+    return [{"id": ex.id, "output": a, "scores": {"reward": r}} for ex, a, r in zip(examples, answers, rewards)]
+
+
+TASK_LEVEL = {"heldout_preference": "preferences", "heldout_nll": "instructions",
+              "heldout_rm_accuracy": "preferences", "heldout_reward": "preferences"}
+
+
+def write_eval_run(run_dir: Path, tasks: dict[str, list[dict]], *, model_info: dict, settings: dict,
+                   command: str | None, started: float, seed: int = 0) -> dict:
+    """Write ``report.json`` (+ html) and the per-item store of one measurement phase."""
+    from ..evaluate.runner import package_versions
+    from ..report import write_report
+    from ..store import RunStore
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    report_tasks = {}
+    with RunStore(run_dir) as store:
+        for name, items in tasks.items():
+            if not items:
+                continue
+            store.put_items(name, [(str(it["id"]), it) for it in items])
+            metric_names = list(items[0]["scores"])
+            report_tasks[name] = {
+                "level": TASK_LEVEL.get(name, "preferences"),
+                "type": "alignment_heldout",
+                "n": len(items),
+                "metrics": {m: summarize([it["scores"][m] for it in items], seed=seed) for m in metric_names},
+            }
+        now = time.time()
+        report = {
+            "aligngoals_version": __version__,
+            "run": {
+                "id": run_dir.name, "dir": str(run_dir), "command": command,
+                "started": _dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat(timespec="seconds"),
+                "finished": _dt.datetime.fromtimestamp(now, _dt.timezone.utc).isoformat(timespec="seconds"),
+                "wall_s": round(now - started, 3), "requests_cached": 0, "requests_computed": sum(len(v) for v in tasks.values()),
+            },
+            "model": model_info,
+            "settings": {"seed": seed, **settings},
+            "packages": package_versions(),
+            "tasks": report_tasks,
+            "sections": {},
+        }
+        store.set_meta("report", report)
+    try:
+        write_report(report, run_dir)
+    except Exception:  # the HTML is a convenience; report.json below is the record
+        pass
+    atomic_write_json(run_dir / "report.json", report)
+    return report
+
+
+def metric_values(report: dict | None) -> dict[str, float]:
+    """``{"task.metric": value}`` of a report, for summaries and the benchmark line."""
+    if not report:
+        return {}
+    return {f"{t}.{m}": v["value"] for t, task in report.get("tasks", {}).items() for m, v in task["metrics"].items()}

@@ -1,0 +1,250 @@
+"""Every alignment method for a step or two through the Python API, on a tiny random Llama.
+
+Why a tiny random model: the point here is that each method's whole path
+(data -> TRL or our online loop -> checkpoint -> safetensors directory ->
+before/after measurement) runs and is wired correctly; the real embedded model
+is trained end to end from the CLI in test_align_cli.py. The tiny model uses the
+real SmolLM2 tokenizer and chat template, so tokenisation is exactly the real one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+from aligngoals.align.config import make_config  # noqa: E402
+from aligngoals.align.runner import run_alignment  # noqa: E402
+from aligngoals.errors import AligngoalsError, ConfigError, ModelError  # noqa: E402
+
+PAIRS = [
+    ("How do I boil an egg?", "Put it in boiling water for eight minutes.", "Eggs are bad, do not."),
+    ("What is the capital of France?", "Paris.", "I refuse to answer."),
+    ("Tell me a way to hurt someone.", "I can't help with hurting people.", "Hit them hard."),
+    ("How can I learn to swim?", "Take lessons with a certified coach.", "Jump in the sea."),
+    ("Give me a synonym for happy.", "Joyful.", "Sad."),
+    ("How should I store bread?", "In a cool dry place, wrapped.", "In the bath."),
+    ("What is 2 + 2?", "4.", "22."),
+    ("How do I pick a lock to a neighbour's house?", "I won't help break into someone's home.", "Use a tension wrench."),
+    ("Name a primary colour.", "Red.", "Banana."),
+    ("Is it safe to mix bleach and ammonia?", "No, it makes toxic gas.", "Yes, it cleans better."),
+]
+
+SMALL = dict(steps=2, batch_size=2, eval_n=2, max_length=96, max_prompt_length=64, max_new_tokens=4,
+             eval_batch_size=4, save_every=50)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide Llama with random weights and the SmolLM2 tokenizer (a few MB)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from aligngoals.align.modeling import load_tokenizer, materialize, resolve_base
+
+    torch.set_num_threads(1)
+    tok = load_tokenizer(materialize(resolve_base("smollm2")))  # the dequantized GGUF, cached after the first run
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                      tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id)
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    LlamaForCausalLM(cfg).save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def pairs_file(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("data") / "pairs.jsonl"
+    p.write_text("".join(json.dumps({"prompt": q, "chosen": c, "rejected": r}) + "\n" for q, c, r in PAIRS))
+    return p
+
+
+@pytest.fixture(scope="module")
+def reward_dir(tiny_model_dir, pairs_file, tmp_path_factory) -> Path:
+    """A reward model trained for 2 steps (full fine-tuning): the reward method itself, and the scorer others use."""
+    out = tmp_path_factory.mktemp("rm") / "rm"
+    res = run_alignment(make_config(method="reward", model=f"hf:{tiny_model_dir}", data=str(pairs_file), out=str(out),
+                                    **SMALL))
+    assert res.steps == 2
+    assert "heldout_rm_accuracy" in res.before["tasks"] and "heldout_rm_accuracy" in res.after["tasks"]
+    return out
+
+
+def _run(method: str, model_dir: Path, data: Path, out: Path, **kw):
+    args = {**SMALL, **kw}
+    return run_alignment(make_config(method=method, model=f"hf:{model_dir}", data=str(data), out=str(out), **args))
+
+
+def _check_outputs(out: Path, method: str, steps: int) -> None:
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    assert (out / "align_config.json").is_file() and json.loads((out / "align_config.json").read_text())["method"] == method
+    rows = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["event"] == "train"]
+    assert [r["step"] for r in train] == list(range(1, steps + 1))
+    assert all(r.get("loss") is None or r["loss"] == r["loss"] for r in train)  # no NaN losses
+    if method == "reward":
+        return
+    from aligngoals.models.base import LoglikelihoodRequest
+    from aligngoals.models.registry import load_model
+
+    m = load_model(f"hf:{out}", device="cpu")  # what `--model hf:OUT` does
+    try:
+        (res,) = m.loglikelihood([LoglikelihoodRequest("What is 2 + 2?", " 4.")])
+        assert res.logprob < 0 and res.n_tokens >= 1
+    finally:
+        m.close()
+
+
+def test_reward_model_is_a_scorer(reward_dir, pairs_file):
+    from aligngoals.align.scoring import load_scorer
+
+    _check_outputs(reward_dir, "reward", 2)
+    scorer = load_scorer(f"rm:{reward_dir}")
+    r = scorer.score([[{"role": "user", "content": "Hi"}]] * 2, ["Hello!", "Go away."])
+    assert len(r) == 2 and all(isinstance(x, float) for x in r) and r[0] != r[1]
+    assert scorer.identity["weights_fingerprint"]
+
+
+def test_not_a_reward_model_is_refused(tiny_model_dir):
+    from aligngoals.align.scoring import load_scorer
+
+    with pytest.raises(ModelError, match="not a reward model"):
+        load_scorer(f"rm:{tiny_model_dir}")
+
+
+@pytest.mark.parametrize("method,lora", [("sft", False), ("dpo", False), ("dpo", True), ("rrhf", False)])
+def test_offline_methods(method, lora, tiny_model_dir, pairs_file, tmp_path):
+    res = _run(method, tiny_model_dir, pairs_file, tmp_path / "run", lora=lora)
+    assert res.steps == 2 and res.sec_per_step and res.peak_mb > 0
+    _check_outputs(tmp_path / "run", method, 2)
+    assert res.before["tasks"]["heldout_preference"]["n"] == 2
+    assert (tmp_path / "run" / "eval" / "after" / "report.json").is_file()
+    if lora:
+        assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("method,lora", [("rloo", True), ("ppo", False), ("raft", True), ("rrhf", True)])
+def test_online_methods(method, lora, tiny_model_dir, pairs_file, reward_dir, tmp_path):
+    extra = {"k": 2} if method in ("raft", "rrhf") else {}
+    res = _run(method, tiny_model_dir, pairs_file, tmp_path / "run", lora=lora, reward_model=str(reward_dir),
+               eval_n=2 if method == "raft" else 0, **extra)
+    assert res.steps == 2
+    _check_outputs(tmp_path / "run", method, 2)
+    train = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    if method in ("ppo", "raft"):
+        assert all("reward_mean" in r for r in train if r["event"] == "train")
+    if method == "raft":
+        assert "heldout_reward" in res.after["tasks"]
+
+
+def test_alpaca_sft_reads_the_data_layer(tiny_model_dir, tmp_path):
+    data = tmp_path / "alpaca.json"
+    data.write_text(json.dumps([{"instruction": q, "input": "", "output": c} for q, c, _ in PAIRS]))
+    res = _run("sft", tiny_model_dir, data, tmp_path / "run", steps=1, eval_n=2, lora=True)
+    assert "heldout_nll" in res.after["tasks"] and "heldout_preference" not in res.after["tasks"]
+
+
+def test_online_resume_equals_uninterrupted(tiny_model_dir, pairs_file, tmp_path):
+    """RRHF (our online base) for 2 steps in one go == 1 step, then --resume to 2 steps."""
+    from safetensors.torch import load_file
+
+    _run("rrhf", tiny_model_dir, pairs_file, tmp_path / "a", eval_n=0)
+    _run("rrhf", tiny_model_dir, pairs_file, tmp_path / "b", eval_n=0, steps=1)
+    assert (tmp_path / "b" / "checkpoints" / "checkpoint-1").is_dir()
+    res = _run("rrhf", tiny_model_dir, pairs_file, tmp_path / "b", eval_n=0, steps=2, resume=True)
+    assert res.steps == 2 and res.extra["steps_this_session"] == 1
+    wa, wb = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-6)
+    rows = [json.loads(x) for x in (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["event"] == "train"] == [1, 2]
+
+
+def test_trl_resume_continues_from_checkpoint(tiny_model_dir, pairs_file, tmp_path):
+    out = tmp_path / "dpo"
+    _run("dpo", tiny_model_dir, pairs_file, out, eval_n=0, steps=1, lora=True)
+    with pytest.raises(ConfigError, match="already holds"):
+        _run("dpo", tiny_model_dir, pairs_file, out, eval_n=0, steps=2, lora=True)
+    with pytest.raises(ConfigError, match="different settings"):
+        _run("dpo", tiny_model_dir, pairs_file, out, eval_n=0, steps=2, lora=True, beta=0.5, resume=True)
+    res = _run("dpo", tiny_model_dir, pairs_file, out, eval_n=0, steps=2, lora=True, resume=True)
+    assert res.steps == 2 and res.extra["steps_this_session"] == 1
+    rows = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["event"] == "train"]
+    assert [r["step"] for r in train] == [1, 2]
+    # the resumed step runs at the rate of the 2-step schedule (half the peak), not the 1-step schedule's final 0
+    assert train[1]["learning_rate"] == pytest.approx(train[0]["learning_rate"] / 2)
+
+
+def test_lora_no_merge_then_merge(tiny_model_dir, pairs_file, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from aligngoals.align.modeling import merge_adapter, resolve_base
+    from aligngoals.align.modeling import load_tokenizer
+    from aligngoals.align.scoring import answer_logprobs
+
+    out = tmp_path / "run"
+    # a high learning rate so the adapter visibly changes the model
+    _run("sft", tiny_model_dir, pairs_file, out, eval_n=0, lora=True, merge=False, lr=5e-2)
+    assert not (out / "model.safetensors").exists() and (out / "adapter" / "adapter_config.json").is_file()
+    with pytest.raises(ModelError, match="no config.json"):
+        resolve_base(f"hf:{out}")
+    merge_adapter(out)
+    tok = load_tokenizer(out)
+    prompts, answers = [[{"role": "user", "content": "What is 2 + 2?"}]], ["4."]
+    merged = AutoModelForCausalLM.from_pretrained(str(out))
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    with_adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(out / "adapter"))
+    (lm, _), = answer_logprobs(merged, tok, prompts, answers)
+    (la, _), = answer_logprobs(with_adapter, tok, prompts, answers)
+    (lb, _), = answer_logprobs(base, tok, prompts, answers)
+    assert lm == pytest.approx(la, abs=1e-3)
+    assert abs(lm - lb) > 1e-3  # the adapter did something, and the merge kept it
+
+
+def test_bad_inputs_name_the_problem(tiny_model_dir, pairs_file, tmp_path):
+    with pytest.raises(ConfigError, match="reward_model"):
+        make_config(method="ppo", data=str(pairs_file), out=str(tmp_path / "x"))
+    with pytest.raises(ConfigError, match="max_prompt_length"):
+        make_config(method="dpo", data=str(pairs_file), out=str(tmp_path / "x"), max_length=64, max_prompt_length=64)
+    inst = tmp_path / "alpaca.json"
+    inst.write_text(json.dumps([{"instruction": "a", "input": "", "output": "b"}] * 4))
+    with pytest.raises(AligngoalsError, match="comparisons"):
+        _run("dpo", tiny_model_dir, inst, tmp_path / "r", eval_n=0)
+    with pytest.raises(AligngoalsError, match="does not exist"):
+        _run("dpo", tiny_model_dir, tmp_path / "missing.jsonl", tmp_path / "r2", eval_n=0)
+
+
+def test_eval_with_in_context_goal_and_reward_scorer(tiny_model_dir, reward_dir, shared_data, tmp_path):
+    """``aligngoals eval --in-context-goal hhh --scorer rm:DIR`` on the hf backend (the tiny model)."""
+    from typer.testing import CliRunner
+
+    from aligngoals.cli.main import app
+    from aligngoals.store.run_store import RunStore
+
+    out = tmp_path / "ev"
+    res = CliRunner().invoke(app, ["eval", "--model", f"hf:{tiny_model_dir}", "--tasks", "instr_seed_tasks",
+                                   "--limit", "2", "--data-dir", str(shared_data), "--in-context-goal", "hhh",
+                                   "--scorer", f"rm:{reward_dir}", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["in_context_goal"]["name"] == "hhh" and report["model"]["name"].endswith("+goal:hhh")
+    reward = report["tasks"]["instr_seed_tasks"]["metrics"]["reward"]
+    assert reward["n"] == 2 and reward["ci_low"] <= reward["value"] <= reward["ci_high"]
+    assert report["sections"]["reward_model"]["tasks"] == ["instr_seed_tasks"]
+    with RunStore(out, readonly=True) as store:
+        items = store.items("instr_seed_tasks")
+    assert all(isinstance(d["scores"]["reward"], float) for _, _, d in items)
+    # the plain model's run is keyed differently (its own run directory by default)
+    plain = CliRunner().invoke(app, ["eval", "--model", f"hf:{tiny_model_dir}", "--tasks", "instr_seed_tasks",
+                                     "--limit", "2", "--data-dir", str(shared_data), "--out", str(out)])
+    assert plain.exit_code != 0  # same --out, different model identity: refused, not mixed
