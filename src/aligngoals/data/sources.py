@@ -207,6 +207,20 @@ def iter_jsonl(path: PathLike) -> Iterator[tuple[Loc, Any]]:
         raise _decode_error(path, exc) from exc
 
 
+def read_jsonl_objects(path: PathLike, *, hint: Optional[str] = None,
+                       error: type[Exception] = DataError) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, object)`` for every non-empty line; stop at the first bad one.
+
+    Why next to :func:`iter_jsonl`: project-specific files (task data, attack lists,
+    human labels, judge prompts) have no ``--skip-bad`` mode, so a bad line is an
+    error that names the file and line; ``error`` lets config files raise ConfigError.
+    """
+    for loc, obj in iter_jsonl(path):
+        if isinstance(obj, BadRow):
+            raise error(f"{path}:{loc.line}: {obj.detail or obj.expected}.", hint=hint)
+        yield loc.line, obj
+
+
 # ---------------------------------------------------------------------------------
 # JSON documents (arrays keep line numbers)
 # ---------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from ..errors import AligngoalsError
 from ..io import stable_hash
 from ..models.base import GenerationRequest, LoglikelihoodRequest, Model
 from ..store import RunStore
-from .cached import CachedModel
+from .cached import CachedModel, run_record
 from .tasks.base import BuildContext, Task
 from .tasks.data import MissingData
 from .tasks.multiple_choice import read_mc_jsonl
@@ -239,19 +239,9 @@ def run_evaluation(
         sections: dict = {}
         if generalization:
             sections["generalization"] = {lvl: generalization[lvl] for lvl in sorted(generalization)}
-        finished = _dt.datetime.now(_dt.timezone.utc)
         report = {
             "aligngoals_version": __version__,
-            "run": {
-                "id": run_dir.name,
-                "dir": str(run_dir),
-                "command": command,
-                "started": started.isoformat(timespec="seconds"),
-                "finished": finished.isoformat(timespec="seconds"),
-                "wall_s": round(time.perf_counter() - t0, 3),
-                "requests_cached": cached.stats["cached"],
-                "requests_computed": cached.stats["computed"],
-            },
+            "run": run_record(run_dir, command, started, t0, cached),
             "model": model.info,
             "settings": {"seed": settings.seed, "limit": settings.limit, "suite": settings.suite,
                          "tasks": names, "data_dir": settings.data_dir,

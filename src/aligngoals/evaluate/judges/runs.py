@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from ...data.sources import read_jsonl_objects
 from ...errors import AligngoalsError, ConfigError, DataError
 from ...io import atomic_write_json, stable_hash
 from ...models.base import Model
@@ -474,22 +475,15 @@ def read_human_labels(path: str | Path) -> list[dict]:
     if not p.is_file():
         raise DataError(f"Human label file {p} does not exist.")
     rows = []
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{p}:{lineno}: not valid JSON ({exc.msg}).") from exc
-            for k in ("task", "item_id", "model_a", "model_b", "winner"):
-                if k not in row:
-                    raise DataError(f"{p}:{lineno}: field {k!r} is missing.",
-                                    hint="Each line needs task, item_id, model_a, model_b and winner.")
-            if R._norm_label(row["winner"]) is None:
-                raise DataError(f"{p}:{lineno}: field 'winner' is {row['winner']!r}.",
-                                hint="Use model_a, model_b or tie.")
-            rows.append(row)
+    for lineno, row in read_jsonl_objects(p):
+        for k in ("task", "item_id", "model_a", "model_b", "winner"):
+            if k not in row:
+                raise DataError(f"{p}:{lineno}: field {k!r} is missing.",
+                                hint="Each line needs task, item_id, model_a, model_b and winner.")
+        if R._norm_label(row["winner"]) is None:
+            raise DataError(f"{p}:{lineno}: field 'winner' is {row['winner']!r}.",
+                            hint="Use model_a, model_b or tie.")
+        rows.append(row)
     return rows
 
 

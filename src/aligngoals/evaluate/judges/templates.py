@@ -21,6 +21,7 @@ from typing import Mapping, Optional
 
 import yaml
 
+from ...data.sources import read_jsonl_objects
 from ...errors import ConfigError
 from ...io import stable_hash
 
@@ -165,24 +166,17 @@ def load_mt_bench_templates(path: str | Path, base: Optional[TemplateSet] = None
     """
     path = Path(path)
     found: dict[str, Template] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{lineno}: not valid JSON ({exc.msg}).") from exc
-            name = row.get("name")
-            kind = MT_BENCH_NAMES.get(name)
-            if kind is None:
-                continue
-            for field_name in ("system_prompt", "prompt_template"):
-                if not isinstance(row.get(field_name), str):
-                    raise ConfigError(f"{path}:{lineno}: prompt {name!r} has no text field {field_name!r}.")
-            t = Template(kind, row["system_prompt"], row["prompt_template"], f"{path.name}:{name}")
-            t.check()
-            found[kind] = t
+    for lineno, row in read_jsonl_objects(path, error=ConfigError):
+        name = row.get("name")
+        kind = MT_BENCH_NAMES.get(name)
+        if kind is None:
+            continue
+        for field_name in ("system_prompt", "prompt_template"):
+            if not isinstance(row.get(field_name), str):
+                raise ConfigError(f"{path}:{lineno}: prompt {name!r} has no text field {field_name!r}.")
+        t = Template(kind, row["system_prompt"], row["prompt_template"], f"{path.name}:{name}")
+        t.check()
+        found[kind] = t
     if not found:
         raise ConfigError(f"{path}: no MT-Bench judge prompt named {', '.join(MT_BENCH_NAMES)}.",
                           hint="Pass FastChat's judge_prompts.jsonl (data/mt_bench/judge_prompts.jsonl).")

@@ -37,7 +37,7 @@ from ...errors import AligngoalsError, ConfigError
 from ...io import atomic_write_json, stable_hash
 from ...models.base import GenerationRequest, GenerationSettings, LoglikelihoodRequest, Model
 from ...store import RunStore
-from ..cached import CachedModel
+from ..cached import CachedModel, run_record
 from .instrument import Instrument, read_mapping
 from .prompts import (
     Variant,
@@ -465,19 +465,9 @@ def run_survey(
                 a["probs"] = c["probs"]
                 a["mass"] = c["mass"]
             answers.append(a)
-        finished = _dt.datetime.now(_dt.timezone.utc)
         result = {
             "aligngoals_version": __version__,
-            "run": {
-                "id": run_dir.name,
-                "dir": str(run_dir),
-                "command": command,
-                "started": started.isoformat(timespec="seconds"),
-                "finished": finished.isoformat(timespec="seconds"),
-                "wall_s": round(time.perf_counter() - t0, 3),
-                "requests_cached": cached.stats["cached"],
-                "requests_computed": cached.stats["computed"],
-            },
+            "run": run_record(run_dir, command, started, t0, cached),
             "model": model.info,
             "instrument": inst.summary(),
             "settings": {"mode": mode, "variants": [v.to_dict() for v in design], "respondents": labels,

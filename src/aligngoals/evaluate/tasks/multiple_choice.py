@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ...data.records import MultipleChoiceItem
+from ...data.sources import read_jsonl_objects
 from ...errors import DataError
 from ...models.base import GenerationRequest, LoglikelihoodRequest
 from .. import metrics as M
@@ -35,43 +35,32 @@ def read_mc_jsonl(path: Path) -> list[MultipleChoiceItem]:
     if not path.is_file():
         raise DataError(f"Data file {path} does not exist.", hint="Check the task's data.path or pass --data-dir.")
     items = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
+    for lineno, row in read_jsonl_objects(
+            path, hint="Each line must be one JSON object with question, choices and answer."):
+        for field, kind in (("question", str), ("choices", list), ("answer", int)):
+            if field not in row:
                 raise DataError(
-                    f"{path}:{lineno}: not valid JSON ({exc.msg}).",
-                    hint="Each line must be one JSON object with question, choices and answer.",
-                ) from exc
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}.")
-            for field, kind in (("question", str), ("choices", list), ("answer", int)):
-                if field not in row:
-                    raise DataError(
-                        f"{path}:{lineno}: missing field '{field}'.",
-                        hint="Each line needs question (text), choices (list of text) and answer (index of the correct choice).",
-                    )
-                if not isinstance(row[field], kind) or (kind is int and isinstance(row[field], bool)):
-                    raise DataError(
-                        f"{path}:{lineno}: field '{field}' must be {kind.__name__}, got {type(row[field]).__name__}."
-                    )
-            try:
-                items.append(
-                    MultipleChoiceItem(
-                        id=str(row.get("id", lineno)),
-                        question=row["question"],
-                        choices=[str(c) for c in row["choices"]],
-                        answer=row["answer"],
-                        answers=row.get("answers"),
-                        context=row.get("context"),
-                        meta=row.get("meta", {}),
-                    )
+                    f"{path}:{lineno}: missing field '{field}'.",
+                    hint="Each line needs question (text), choices (list of text) and answer (index of the correct choice).",
                 )
-            except ValueError as exc:
-                raise DataError(f"{path}:{lineno}: {exc}".rstrip(".") + ".") from exc
+            if not isinstance(row[field], kind) or (kind is int and isinstance(row[field], bool)):
+                raise DataError(
+                    f"{path}:{lineno}: field '{field}' must be {kind.__name__}, got {type(row[field]).__name__}."
+                )
+        try:
+            items.append(
+                MultipleChoiceItem(
+                    id=str(row.get("id", lineno)),
+                    question=row["question"],
+                    choices=[str(c) for c in row["choices"]],
+                    answer=row["answer"],
+                    answers=row.get("answers"),
+                    context=row.get("context"),
+                    meta=row.get("meta", {}),
+                )
+            )
+        except ValueError as exc:
+            raise DataError(f"{path}:{lineno}: {exc}".rstrip(".") + ".") from exc
     if not items:
         raise DataError(f"Data file {path} has no items.")
     return items

@@ -15,6 +15,7 @@ from typing import Optional
 
 import yaml
 
+from ....data.sources import read_jsonl_objects
 from ....errors import DataError
 
 ATTACK_TYPES = ("role_play", "goal_hijacking", "prompt_leaking", "claimed_authority", "hypothetical_frame")
@@ -86,25 +87,16 @@ def load_request_jsonl(path: str | Path, *, what: str) -> list[SafetyRequest]:
         raise DataError(f"{what} file {p} does not exist.")
     out: list[SafetyRequest] = []
     seen: set[str] = set()
-    with open(p, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{p}:{lineno}: not valid JSON ({exc.msg}).") from exc
-            if not isinstance(row, dict):
-                raise DataError(f"{p}:{lineno}: expected a JSON object with 'request'.")
-            text = row.get("request")
-            if not isinstance(text, str) or not text.strip():
-                raise DataError(f"{p}:{lineno}: field 'request' must be a non-empty string.")
-            rid = str(row.get("id", lineno))
-            if rid in seen:
-                raise DataError(f"{p}:{lineno}: field 'id': {rid!r} is used twice.")
-            seen.add(rid)
-            cat = row.get("category")
-            out.append(SafetyRequest(rid, text.strip(), None if cat is None else str(cat)))
+    for lineno, row in read_jsonl_objects(p, hint='Each line: {"request": TEXT, "id": optional, "category": optional}.'):
+        text = row.get("request")
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{p}:{lineno}: field 'request' must be a non-empty string.")
+        rid = str(row.get("id", lineno))
+        if rid in seen:
+            raise DataError(f"{p}:{lineno}: field 'id': {rid!r} is used twice.")
+        seen.add(rid)
+        cat = row.get("category")
+        out.append(SafetyRequest(rid, text.strip(), None if cat is None else str(cat)))
     if not out:
         raise DataError(f"{what} file {p} has no requests.")
     return out
