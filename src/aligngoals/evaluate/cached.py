@@ -42,15 +42,15 @@ class CachedModel:
     def identity(self) -> dict:
         return self.model.identity
 
-    def loglikelihood(
-        self, requests: Sequence[LoglikelihoodRequest], progress: ProgressFn | None = None
-    ) -> list[LoglikelihoodResult]:
+    def _lookup(self, kind: str, requests: Sequence, progress: ProgressFn | None):
+        """Keys of ``requests``, the answers the store already has, and the distinct missing requests.
+
+        Requests answered by the store count as cached (and advance the progress bar) at once.
+        """
         ident = self.model.identity
-        keys = [request_key(ident, "loglikelihood", r.to_dict()) for r in requests]
+        keys = [request_key(ident, kind, r.to_dict()) for r in requests]
         found = self.store.get_many(keys)
-        # Group the missing requests by context so the model reuses the shared prefix,
-        # and commit each group as soon as it is scored.
-        missing: dict[str, LoglikelihoodRequest] = {}
+        missing: dict = {}
         for k, r in zip(keys, requests):
             if k not in found and k not in missing:
                 missing[k] = r
@@ -58,6 +58,14 @@ class CachedModel:
         self.stats["cached"] += cached_n
         if progress and cached_n:
             progress(cached_n)
+        return keys, found, missing
+
+    def loglikelihood(
+        self, requests: Sequence[LoglikelihoodRequest], progress: ProgressFn | None = None
+    ) -> list[LoglikelihoodResult]:
+        keys, found, missing = self._lookup("loglikelihood", requests, progress)
+        # Group the missing requests by context so the model reuses the shared prefix,
+        # and commit each group as soon as it is scored.
         by_context: dict[str, list[str]] = {}
         for k, r in missing.items():
             by_context.setdefault(r.context, []).append(k)
@@ -83,17 +91,7 @@ class CachedModel:
         return [LoglikelihoodResult.from_dict(found[k]) for k in keys]
 
     def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None) -> list[str]:
-        ident = self.model.identity
-        keys = [request_key(ident, "generate", r.to_dict()) for r in requests]
-        found = self.store.get_many(keys)
-        missing: dict[str, GenerationRequest] = {}
-        for k, r in zip(keys, requests):
-            if k not in found and k not in missing:
-                missing[k] = r
-        cached_n = len(requests) - sum(1 for k in keys if k in missing)
-        self.stats["cached"] += cached_n
-        if progress and cached_n:
-            progress(cached_n)
+        keys, found, missing = self._lookup("generate", requests, progress)
         pending = list(missing.items())
         for start in range(0, len(pending), self.generation_batch):
             chunk = pending[start : start + self.generation_batch]
