@@ -98,15 +98,9 @@ def package_versions() -> dict:
 
 def check_run_dir(store: RunStore, fingerprint: dict) -> None:
     """Refuse to mix two different evaluations in one run directory."""
-    previous = store.get_meta("fingerprint")
-    if previous is None:
-        store.set_meta("fingerprint", fingerprint)
-    elif previous != fingerprint:
-        raise AligngoalsError(
-            f"Run directory {store.run_dir} holds a different evaluation "
-            f"(model {previous.get('model', {}).get('name')}, tasks {previous.get('tasks')}).",
-            hint="Choose another --out directory, or delete that one to start over.",
-        )
+    store.claim("fingerprint", fingerprint, lambda previous: (
+        f"Run directory {store.run_dir} holds a different evaluation "
+        f"(model {previous.get('model', {}).get('name')}, tasks {previous.get('tasks')})."))
 
 
 def _stderr(msg: str) -> None:

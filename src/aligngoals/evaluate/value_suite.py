@@ -20,7 +20,7 @@ Use::
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -204,12 +204,8 @@ def run_value_suite(
         fp = {"goal": g.name, "goal_hash": stable_hash(g.model_dump(mode="json"))[:16],
               "options": {k: v for k, v in asdict(opts).items() if v is not None},
               "seed": seed, "model": model.identity, "judge_model": getattr(judge_model, "identity", None)}
-        previous = store.get_meta("values_fingerprint")
-        if previous is not None and previous != fp:
-            raise AligngoalsError(f"Run directory {store.run_dir} holds a value suite run with other settings "
-                                  f"(goal {previous.get('goal')}).",
-                                  hint="Choose another --out directory, or delete that one to start over.")
-        store.set_meta("values_fingerprint", fp)
+        store.claim("values_fingerprint", fp, lambda previous: (
+            f"Run directory {store.run_dir} holds a value suite run with other settings (goal {previous.get('goal')})."))
         cached = CachedModel(model, store)
         judge_cached = cached if opts.judge == "self" else (CachedModel(judge_model, store) if opts.judge == "model" else None)
         skipped: dict[str, str] = {}

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import AligngoalsError
 from ..io import stable_hash
@@ -182,6 +182,19 @@ class RunStore:
         with self._lock:
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
+
+    def claim(self, key: str, fingerprint: Any, conflict: Callable[[Any], str]) -> None:
+        """Bind this run directory to one job (evaluation, survey, judging, value suite).
+
+        Why in the store: every resumable job must refuse to mix its answers with those of
+        another job in the same directory; ``conflict(previous)`` says what the directory holds.
+        """
+        previous = self.get_meta(key)
+        if previous is None:
+            self.set_meta(key, fingerprint)
+        elif previous != fingerprint:
+            raise AligngoalsError(conflict(previous),
+                                  hint="Choose another --out directory, or delete that one to start over.")
 
     def all_meta(self) -> dict[str, Any]:
         with self._lock:

@@ -265,15 +265,9 @@ def judge_runs(
     out_dir = Path(out_dir)
     store = RunStore(out_dir)
     try:
-        previous = store.get_meta("judge_fingerprint")
-        if previous is None:
-            store.set_meta("judge_fingerprint", fingerprint)
-        elif previous != fingerprint:
-            raise AligngoalsError(
-                f"Judge run directory {out_dir} holds a different judging (another judge, runs, mode, goal, "
-                "template or generation setting).",
-                hint="Choose another --out directory, or delete that one to start over.",
-            )
+        store.claim("judge_fingerprint", fingerprint, lambda previous: (
+            f"Judge run directory {out_dir} holds a different judging (another judge, runs, mode, goal, "
+            "template or generation setting)."))
         store.set_meta("judge", config)
         store.set_meta("command", command)
         cached = CachedModel(judge_model, store)

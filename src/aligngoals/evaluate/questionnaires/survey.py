@@ -33,7 +33,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ... import __version__
-from ...errors import AligngoalsError, ConfigError
+from ...errors import ConfigError
 from ...io import atomic_write_json, stable_hash
 from ...models.base import GenerationRequest, GenerationSettings, LoglikelihoodRequest, Model
 from ...store import RunStore
@@ -423,15 +423,9 @@ def run_survey(
     store = RunStore(run_dir)
     try:
         fingerprint = {"model": model.identity, "instrument": inst.name, "mode": mode}
-        previous = store.get_meta("survey_fingerprint")
-        if previous is None:
-            store.set_meta("survey_fingerprint", fingerprint)
-        elif previous != fingerprint:
-            raise AligngoalsError(
-                f"Run directory {run_dir} holds a different survey (model {previous.get('model', {}).get('name')}, "
-                f"instrument {previous.get('instrument')}, mode {previous.get('mode')}).",
-                hint="Choose another --out directory, or delete that one to start over.",
-            )
+        store.claim("survey_fingerprint", fingerprint, lambda previous: (
+            f"Run directory {run_dir} holds a different survey (model {previous.get('model', {}).get('name')}, "
+            f"instrument {previous.get('instrument')}, mode {previous.get('mode')})."))
         cached = CachedModel(model, store)
         cells = _build_requests(inst, design, persona_list)
         n_requests = len(cells) if mode == "rating" else sum(len(c["options"]) for c in cells)
