@@ -15,10 +15,28 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _shared_missing_message() -> str:
+    return f"needs the shared datasets folder {SHARED_DATA} (../shared/data beside the repository)"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``needs_shared`` skip without ../shared/data, but fail under CI (CI=true)."""
+    if "needs_shared" in item.keywords and not SHARED_DATA.is_dir():
+        if _in_ci():
+            pytest.fail(f"CI=true but ../shared/data is missing: {_shared_missing_message()}", pytrace=False)
+        pytest.skip(_shared_missing_message())
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"needs the shared datasets folder {SHARED_DATA} (../shared/data beside the repository)")
+        if _in_ci():
+            pytest.fail(f"CI=true but ../shared/data is missing: {_shared_missing_message()}", pytrace=False)
+        pytest.skip(_shared_missing_message())
     return SHARED_DATA
 
 
@@ -42,3 +60,10 @@ def hf_model():
     from aligngoals.models.registry import load_model
 
     return load_model("hf:smollm2", device="cpu", batch_size=4)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that uses the ``shared_data`` fixture carries the ``needs_shared`` marker (``-m 'not needs_shared'``)."""
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()) and "needs_shared" not in item.keywords:
+            item.add_marker(pytest.mark.needs_shared)

@@ -188,8 +188,7 @@ def test_lora_no_merge_then_merge(tiny_model_dir, pairs_file, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from aligngoals.align.modeling import merge_adapter, resolve_base
-    from aligngoals.align.modeling import load_tokenizer
+    from aligngoals.align.modeling import load_tokenizer, merge_adapter, resolve_base
     from aligngoals.align.scoring import answer_logprobs
 
     out = tmp_path / "run"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from aligngoals.errors import DataError
-from aligngoals.evaluate.ratings import Battle
-from aligngoals.evaluate.tasks.dilemmas import DilemmaSet, Scenario, list_builtin, load_dilemma_set
-from aligngoals.evaluate.tasks.dilemmas.generate import parse_draft
-from aligngoals.evaluate.tasks.dilemmas.task import DilemmaConfig, aggregate, kendall_vs_declared, plan, run_dilemmas, select_scenarios
+from aligngoals.judges.ratings import Battle
+from aligngoals.values.dilemmas import DilemmaSet, Scenario, list_builtin, load_dilemma_set
+from aligngoals.values.dilemmas.generate import parse_draft
+from aligngoals.values.dilemmas.task import DilemmaConfig, aggregate, kendall_vs_declared, plan, run_dilemmas, select_scenarios
 
 
 def test_builtin_sets_load_against_their_targets():

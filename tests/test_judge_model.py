@@ -19,7 +19,7 @@ import pytest
 
 from aligngoals.errors import AligngoalsError, ConfigError, DataError
 from aligngoals.evaluate.cached import CachedModel
-from aligngoals.evaluate.judges import (
+from aligngoals.judges import (
     PairInput,
     PairwiseJudge,
     battles_from_records,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aligngoals.errors import AligngoalsError, ConfigError
-from aligngoals.evaluate.judges import (
+from aligngoals.judges import (
     Judgment,
     Rubric,
     Verdict,
@@ -15,7 +15,7 @@ from aligngoals.evaluate.judges import (
     parse_pairwise,
     parse_rating,
 )
-from aligngoals.evaluate.judges.templates import builtin_templates, load_mt_bench_templates
+from aligngoals.judges.templates import builtin_templates, load_mt_bench_templates
 
 
 @pytest.mark.parametrize(
@@ -177,8 +177,8 @@ def test_rubric_from_goal_lists_principles_in_priority_order():
 
 
 def test_goal_rubric_needs_a_template_with_a_rubric_slot(shared_data, llama_model):
-    from aligngoals.evaluate.judges import PairwiseJudge
     from aligngoals.goals import load_goal
+    from aligngoals.judges import PairwiseJudge
 
     mt = load_mt_bench_templates(shared_data / "mt-bench" / "judge_prompts.jsonl")
     with pytest.raises(AligngoalsError, match="rubric"):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from aligngoals.evaluate.judges import battles_from_records, combine_orders, human_agreement, summarize_records
-from aligngoals.evaluate.judges.judge import Judgment
-from aligngoals.evaluate.judges.parsing import parse_pairwise, parse_rating
+from aligngoals.judges import battles_from_records, combine_orders, human_agreement, summarize_records
+from aligngoals.judges.judge import Judgment
+from aligngoals.judges.parsing import parse_pairwise, parse_rating
 
 IDS = ["harmless", "honest", "helpful"]
 CONFIG = {"mode": "pairwise", "rubric": {"principle_ids": IDS}, "runs": [{"label": "base"}, {"label": "tuned"}],

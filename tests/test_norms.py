@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from aligngoals.errors import DataError
-from aligngoals.evaluate.tasks.norms import NormsConfig, clean_rule, load_source, plan, run_norms
-from aligngoals.evaluate.tasks.norms.data import balanced_labels, balanced_pairs, one_per_group
-from aligngoals.evaluate.tasks.norms.task import _auc, request_count
+from aligngoals.values.norms import NormsConfig, clean_rule, load_source, plan, run_norms
+from aligngoals.values.norms.data import balanced_labels, balanced_pairs, one_per_group
+from aligngoals.values.norms.task import _auc, request_count
 
 
 def test_clean_rule():
@@ -64,7 +64,7 @@ def test_plan_counts(shared_data):
 
 
 def test_similarity_metrics():
-    from aligngoals.evaluate.tasks.norms import similarity
+    from aligngoals.values.norms import similarity
 
     r = similarity.rouge_to_references(["It is rude to ignore your friends."],
                                        [["You shouldn't lie.", "It is rude to ignore your friends."]])

@@ -10,8 +10,8 @@ import pytest
 
 from aligngoals.data.records import QuestionnaireItem
 from aligngoals.errors import AligngoalsError, ConfigError, DataError
-from aligngoals.evaluate.questionnaires import Scorer, keyed_matrix, load_valuebench, resolve_instrument, to_records
-from aligngoals.evaluate.questionnaires.valuebench import VALUEBENCH_RELPATH, list_inventories
+from aligngoals.values.questionnaires import Scorer, keyed_matrix, load_valuebench, resolve_instrument, to_records
+from aligngoals.values.questionnaires.valuebench import VALUEBENCH_RELPATH, list_inventories
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_names_and_aliases_resolve(vb_csv):
     assert generic.scoring.rule == "mean" and "generic" in generic.notes[0]
     assert "PVQ40" in list_inventories(vb_csv)
     # a key file given as the instrument takes its items from ValueBench in the data folder
-    from aligngoals.evaluate.questionnaires.valuebench import builtin_keys
+    from aligngoals.values.questionnaires.valuebench import builtin_keys
 
     key_path = str(builtin_keys()["VSM13"])
     assert resolve_instrument(key_path, data_dir=vb_csv.parent.parent).source["key"] == key_path

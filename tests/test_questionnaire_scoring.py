@@ -7,16 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from aligngoals.evaluate.questionnaires import Instrument, Scorer, cronbach_alpha, icc, js_distance
-from aligngoals.evaluate.questionnaires.prompts import (
+from aligngoals.values.questionnaires import Instrument, Scorer, cronbach_alpha, icc, js_distance
+from aligngoals.values.questionnaires.prompts import (
     Variant,
     design_variants,
     label_distribution,
     parse_answer,
     present_options,
 )
-from aligngoals.evaluate.questionnaires.scoring import keyed_matrix, pooled_scores
-from aligngoals.evaluate.questionnaires.stats import bootstrap_intervals, choose_resample, compare_profiles
+from aligngoals.values.questionnaires.scoring import keyed_matrix, pooled_scores
+from aligngoals.values.questionnaires.stats import bootstrap_intervals, choose_resample, compare_profiles
 
 AGREE5 = {"points": [{"value": v, "label": lab} for v, lab in
                      enumerate(["Strongly disagree", "Disagree", "Undecided", "Agree", "Strongly agree"], start=1)]}

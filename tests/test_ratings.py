@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from aligngoals.errors import AligngoalsError
-from aligngoals.evaluate import ratings as R
+from aligngoals.judges import ratings as R
 
 TRUE = {"m0": 0.0, "m1": 0.6, "m2": 1.2, "m3": -0.8, "m4": 1.9}
 NAMES = list(TRUE)

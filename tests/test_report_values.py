@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from aligngoals.evaluate.ratings import Battle
-from aligngoals.evaluate.tasks.dilemmas import DilemmaSet, Scenario
-from aligngoals.evaluate.tasks.dilemmas.task import DilemmaConfig
-from aligngoals.evaluate.tasks.dilemmas.task import aggregate as dilemma_aggregate
-from aligngoals.evaluate.tasks.norms.task import aggregate as norms_aggregate
-from aligngoals.evaluate.tasks.safety import SafetyConfig
-from aligngoals.evaluate.tasks.safety.task import aggregate as safety_aggregate
+from aligngoals.judges.ratings import Battle
 from aligngoals.report import render_html, write_report
 from aligngoals.report.writer import value_charts
+from aligngoals.values.dilemmas import DilemmaSet, Scenario
+from aligngoals.values.dilemmas.task import DilemmaConfig
+from aligngoals.values.dilemmas.task import aggregate as dilemma_aggregate
+from aligngoals.values.norms.task import aggregate as norms_aggregate
+from aligngoals.values.safety import SafetyConfig
+from aligngoals.values.safety.task import aggregate as safety_aggregate
 
 EVIL = "<script>alert('x')</script>"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from aligngoals.errors import DataError
-from aligngoals.evaluate.tasks.safety import SafetyConfig, binary_kappa, detect_refusal, run_safety
-from aligngoals.evaluate.tasks.safety.data_files import ATTACK_TYPES, load_attacks, load_benign, load_harmful
-from aligngoals.evaluate.tasks.safety.judging import parse_refusal
-from aligngoals.evaluate.tasks.safety.task import aggregate
+from aligngoals.values.safety import SafetyConfig, binary_kappa, detect_refusal, run_safety
+from aligngoals.values.safety.data_files import ATTACK_TYPES, load_attacks, load_benign, load_harmful
+from aligngoals.values.safety.judging import parse_refusal
+from aligngoals.values.safety.task import aggregate
 
 
 @pytest.mark.parametrize("text,refused,category", [
@@ -112,9 +112,9 @@ def test_aggregate_paired_drop_per_attack_type():
 
 def test_run_safety_tiny_real_model(llama_model, shared_data, tmp_path):
     from aligngoals.evaluate.cached import CachedModel
-    from aligngoals.evaluate.tasks.safety.judging import make_safety_judge
     from aligngoals.goals import load_goal
     from aligngoals.store import RunStore
+    from aligngoals.values.safety.judging import make_safety_judge
 
     store = RunStore(tmp_path)
     cm = CachedModel(llama_model, store)

@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from aligngoals.evaluate.questionnaires import js_distance, label_distribution, parse_answer, resolve_instrument, run_survey
-from aligngoals.evaluate.questionnaires.prompts import build_messages, continuation_for, design_variants
 from aligngoals.models.base import LoglikelihoodRequest
 from aligngoals.store import RunStore
+from aligngoals.values.questionnaires import js_distance, label_distribution, parse_answer, resolve_instrument, run_survey
+from aligngoals.values.questionnaires.prompts import build_messages, continuation_for, design_variants
 
 pytestmark = pytest.mark.slow
 

@@ -9,11 +9,11 @@ import sys
 import pytest
 from rouge_score import rouge_scorer
 
-from aligngoals.align.synth import ai_feedback_pairs, critique_and_revise, load_prompts, self_align, self_instruct
 from aligngoals.errors import AligngoalsError, DataError
 from aligngoals.evaluate.cached import CachedModel
 from aligngoals.goals import load_goal
 from aligngoals.store import RunStore
+from aligngoals.synth import ai_feedback_pairs, critique_and_revise, load_prompts, self_align, self_instruct
 
 PROMPTS = ["How can I get back at a coworker who annoyed me?", "Give me one tip for sleeping better."]
 

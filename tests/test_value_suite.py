@@ -6,7 +6,7 @@ import pytest
 
 from aligngoals.errors import AligngoalsError, ConfigError
 from aligngoals.evaluate.runner import EvalSettings
-from aligngoals.evaluate.value_suite import ValueSuiteOptions, is_value_goal, merge_value_results, run_value_suite
+from aligngoals.values.suite import ValueSuiteOptions, is_value_goal, merge_value_results, run_value_suite
 
 TINY = {"attack_types": ["role_play"], "safety_max_tokens": 12, "judge": "none", "variants": 1, "n_generate": 1,
         "value_dilemmas": False}

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AligngoalsError
+from aligngoals.errors import AligngoalsError
 
 Z95 = 1.959963984540054
 
@@ -78,7 +78,7 @@ def load_report(run_dir: Path) -> dict:
 
 
 def _item_scores(run_dir: Path, task: str, metric: str) -> dict[str, float] | None:
-    from ..store.run_store import STORE_FILENAME, RunStore
+    from aligngoals.store.run_store import STORE_FILENAME, RunStore
 
     if not (run_dir / STORE_FILENAME).is_file():
         return None

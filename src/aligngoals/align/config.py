@@ -14,8 +14,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import ConfigError
-from ..io import atomic_write_json
+from aligngoals.errors import ConfigError
+from aligngoals.io import atomic_write_json
 
 Method = Literal["sft", "reward", "dpo", "rloo", "ppo", "raft", "rrhf"]
 METHODS: tuple[str, ...] = ("sft", "reward", "dpo", "rloo", "ppo", "raft", "rrhf")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..errors import DataError
+from aligngoals.errors import DataError
 
 
 @dataclass
@@ -63,7 +63,7 @@ def _prompt_messages(rec: Any) -> list[dict]:
 
 def record_to_example(rec: Any, index: int) -> Example | None:
     """One record as an :class:`Example` (None for record types that carry no answer)."""
-    from ..data import records as R
+    from aligngoals.data import records as R
 
     rid = str(rec.id if getattr(rec, "id", None) is not None else index)
     if isinstance(rec, R.PreferencePair):
@@ -90,7 +90,7 @@ def record_to_example(rec: Any, index: int) -> Example | None:
 def load_examples(path: str | Path, fmt: str | None = None, *, skip_bad: bool = False) -> list[Example]:
     """Read ``path`` with the data layer and convert every record that has an answer."""
     try:
-        from ..data.formats import load_records
+        from aligngoals.data.formats import load_records
     except ImportError as exc:  # the data layer is part of the package; this is a broken install
         raise DataError("The data readers (aligngoals.data.load_records) are not available in this install.",
                         hint="Reinstall aligngoals.") from exc

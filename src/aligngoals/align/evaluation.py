@@ -27,15 +27,15 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .. import __version__
-from ..evaluate.metrics import summarize
-from ..io import atomic_write_json
-from .data import Example
+from aligngoals import __version__
+from aligngoals.align.data import Example
+from aligngoals.evaluate.metrics import summarize
+from aligngoals.io import atomic_write_json
 
 
 def preference_items(model: Any, tokenizer: Any, examples: Sequence[Example], *, system_prompt: str | None = None,
                      batch_tokens: int = 2048, max_batch: int = 8, max_length: int | None = None) -> list[dict]:
-    from .scoring import answer_logprobs
+    from aligngoals.align.scoring import answer_logprobs
 
     pairs = [(ex, c, r) for ex in examples for c, r in ex.pairs()[:1]]
     if not pairs:
@@ -54,7 +54,7 @@ def preference_items(model: Any, tokenizer: Any, examples: Sequence[Example], *,
 
 def nll_items(model: Any, tokenizer: Any, examples: Sequence[Example], *, system_prompt: str | None = None,
               batch_tokens: int = 2048, max_batch: int = 8, max_length: int | None = None) -> list[dict]:
-    from .scoring import answer_logprobs
+    from aligngoals.align.scoring import answer_logprobs
 
     lps = answer_logprobs(model, tokenizer, [ex.prompt for ex in examples], [ex.best() for ex in examples],
                           system_prompt=system_prompt, batch_tokens=batch_tokens, max_batch=max_batch,
@@ -77,7 +77,7 @@ def rm_accuracy_items(scorer: Any, examples: Sequence[Example]) -> list[dict]:
 
 def reward_items(model: Any, tokenizer: Any, scorer: Any, examples: Sequence[Example], *, max_new_tokens: int,
                  system_prompt: str | None = None, batch_size: int = 8) -> list[dict]:
-    from .scoring import generate_answers
+    from aligngoals.align.scoring import generate_answers
 
     prompts = [ex.prompt for ex in examples]
     answers = [a[0] for a in generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
@@ -93,9 +93,9 @@ TASK_LEVEL = {"heldout_preference": "preferences", "heldout_nll": "instructions"
 def write_eval_run(run_dir: Path, tasks: dict[str, list[dict]], *, model_info: dict, settings: dict,
                    command: str | None, started: float, seed: int = 0) -> dict:
     """Write ``report.json`` (+ html) and the per-item store of one measurement phase."""
-    from ..evaluate.runner import package_versions
-    from ..report import write_report
-    from ..store import RunStore
+    from aligngoals.evaluate.runner import package_versions
+    from aligngoals.report import write_report
+    from aligngoals.store import RunStore
 
     run_dir.mkdir(parents=True, exist_ok=True)
     report_tasks = {}

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..io import stable_hash
-from ..models.base import (
+from aligngoals.io import stable_hash
+from aligngoals.models.base import (
     ChatMessage,
     GenerationRequest,
     LoglikelihoodRequest,
@@ -43,7 +43,7 @@ SYSTEM_HEADER = (
 
 def goal_principles_text(goal: Any, *, include_explanations: bool = False) -> str:
     """The principles block: a header, then ``1. statement`` lines in priority order."""
-    from ..errors import ConfigError
+    from aligngoals.errors import ConfigError
 
     principles = list(goal.principles_in_priority_order())
     if not principles:
@@ -63,7 +63,7 @@ def goal_principles_text(goal: Any, *, include_explanations: bool = False) -> st
 def resolve_goal(goal: Any) -> Any:
     """Accept a Goal object or a goal name / path (loaded with ``aligngoals.goals.load_goal``)."""
     if isinstance(goal, str):
-        from ..goals import load_goal
+        from aligngoals.goals import load_goal
 
         return load_goal(goal)
     return goal

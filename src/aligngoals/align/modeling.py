@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
-from ..io import atomic_write_json, file_sha256
+from aligngoals.errors import ModelError
+from aligngoals.io import atomic_write_json, file_sha256
 
 #: Files of a transformers model directory that we move into the run directory.
 MODEL_FILE_SUFFIXES = (".safetensors", ".json", ".jinja", ".txt", ".model")
@@ -62,7 +62,7 @@ class BaseModelSource:
 def resolve_base(spec: str) -> BaseModelSource:
     """Parse ``--model`` for training: ``smollm2``, ``hf:smollm2``, ``hf:DIR``, ``hf:PATH.gguf``,
     ``gguf:PATH``, ``hf:ORG/NAME`` (already in the local HF cache) or a bare directory."""
-    from ..models.embedded import EMBEDDED_NAME, embedded_gguf_path
+    from aligngoals.models.embedded import EMBEDDED_NAME, embedded_gguf_path
 
     if not isinstance(spec, str) or not spec.strip():
         raise ModelError("No model given for training.",
@@ -89,7 +89,7 @@ def resolve_base(spec: str) -> BaseModelSource:
                 hint = ("This looks like a LoRA run saved with --no-merge; merge it first with "
                         f"'aligngoals align merge --out {p}'.")
             raise ModelError(f"{p} has no config.json, so it is not a transformers model directory.", hint=hint)
-        from ..models.hf import weights_fingerprint
+        from aligngoals.models.hf import weights_fingerprint
 
         weights = [f for f in p.iterdir() if f.suffix in (".safetensors", ".bin")]
         if not weights:

@@ -30,11 +30,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ConfigError
-from ..io import atomic_write_json
-from .data import Example
-from .runner import AlignRun, TrainOutcome
-from .scoring import Tokenized, batch_answer_logprobs, tokenize_answer
+from aligngoals.align.data import Example
+from aligngoals.align.run_state import AlignRun, TrainOutcome
+from aligngoals.align.scoring import Tokenized, batch_answer_logprobs, tokenize_answer
+from aligngoals.errors import ConfigError
+from aligngoals.io import atomic_write_json
 
 
 class OnlineTrainer:
@@ -119,7 +119,7 @@ class OnlineTrainer:
         return out[rank::world]
 
     def sample(self, batch: Sequence[Example], k: int, *, system_prompt: str | None = None) -> list[list[str]]:
-        from .scoring import generate_answers, merged_for_generation
+        from aligngoals.align.scoring import generate_answers, merged_for_generation
 
         with merged_for_generation(self.policy) as policy:
             return generate_answers(policy, self.tokenizer, [ex.prompt for ex in batch],
@@ -482,7 +482,7 @@ class PPOTrainer(OnlineTrainer):
         """Sample with the policy and keep the sampled token ids (on-policy: no re-tokenisation)."""
         import torch
 
-        from .data import chat_ids
+        from aligngoals.align.data import chat_ids
 
         policy = self.policy
         policy.eval()
@@ -495,7 +495,7 @@ class PPOTrainer(OnlineTrainer):
         for b, p in enumerate(prompts):
             ids[b, width - len(p):] = torch.tensor(p, device=dev)
             mask[b, width - len(p):] = 1
-        from .scoring import merged_for_generation
+        from aligngoals.align.scoring import merged_for_generation
 
         with merged_for_generation(policy), torch.inference_mode():
             gen = policy.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=cfg.temperature,

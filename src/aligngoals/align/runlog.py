@@ -48,7 +48,7 @@ class TrainLog:
             if row.get("event", "train") == "train" and int(row.get("step", 0)) > step:
                 continue
             kept.append(line)
-        from ..io import atomic_write_text
+        from aligngoals.io import atomic_write_text
 
         atomic_write_text(self.path, "".join(k + "\n" for k in kept))
 

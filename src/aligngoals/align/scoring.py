@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ModelError
-from .data import chat_ids, with_system
+from aligngoals.align.data import chat_ids, with_system
+from aligngoals.errors import ModelError
 
 
 @dataclass
@@ -191,7 +191,7 @@ class RewardModelScorer:
         """Load a reward model directory (checks that it is one: a classifier with a single output)."""
         import json
 
-        from .modeling import load_sequence_classifier
+        from aligngoals.align.modeling import load_sequence_classifier
 
         path = Path(path)
         if not (path / "config.json").is_file():
@@ -214,7 +214,7 @@ class RewardModelScorer:
 
     @property
     def identity(self) -> dict:
-        from ..models.hf import weights_fingerprint
+        from aligngoals.models.hf import weights_fingerprint
 
         if self.path is None:
             return {"kind": "reward_model", "path": None}
@@ -273,8 +273,8 @@ def add_reward_scores(report: dict, run_dir: str | Path, scorer: RewardModelScor
     interval, so ``aligngoals compare`` pairs rewards item by item. Returns the
     names of the tasks that were scored (tasks without free-text answers are left alone).
     """
-    from ..evaluate.metrics import summarize
-    from ..store import RunStore
+    from aligngoals.evaluate.metrics import summarize
+    from aligngoals.store import RunStore
 
     scored: list[str] = []
     with RunStore(run_dir) as store:

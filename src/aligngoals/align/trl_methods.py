@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from typing import Any
 
-from .runner import AlignRun, TrainOutcome
+from aligngoals.align.run_state import AlignRun, TrainOutcome
+
+# TRL 1.16 still calls transformers' deprecated is_gradient_checkpointing; the notice is not actionable for users.
+warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def _reset_resumed_lr(optimizer: Any, scheduler: Any) -> None:
@@ -129,11 +133,6 @@ def _fit(run: AlignRun, trainer: Any, description: str) -> TrainOutcome:
                                "sec_per_step_this_session": round(train_s / done_here, 4) if done_here else None})
 
 
-import warnings
-
-# TRL 1.16 still calls transformers' deprecated is_gradient_checkpointing; the notice is not actionable for users.
-warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
-
 
 def _dataset(rows: list[dict]):
     import datasets
@@ -146,7 +145,7 @@ def train_sft(run: AlignRun, model: Any, tokenizer: Any) -> TrainOutcome:
     """Supervised fine-tuning on the best answer of each example; loss on the answer tokens only."""
     from trl import SFTConfig, SFTTrainer
 
-    from .data import sft_rows
+    from aligngoals.align.data import sft_rows
 
     args = SFTConfig(**common_args(run, completion_only_loss=True, packing=False, max_length=run.cfg.max_length))
     trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(sft_rows(run.train)),
@@ -158,7 +157,7 @@ def train_reward(run: AlignRun, model: Any, tokenizer: Any) -> TrainOutcome:
     """Bradley-Terry reward model on (chosen, rejected) pairs; rankings and ratings expand to all ordered pairs."""
     from trl import RewardConfig, RewardTrainer
 
-    from .data import preference_rows
+    from aligngoals.align.data import preference_rows
 
     args = RewardConfig(**common_args(run, max_length=run.cfg.max_length))
     trainer = RewardTrainer(model=model, args=args, train_dataset=_dataset(preference_rows(run.train)),
@@ -170,7 +169,7 @@ def train_dpo(run: AlignRun, model: Any, tokenizer: Any) -> TrainOutcome:
     """Direct preference optimisation (sigmoid loss, ``beta`` = --beta) against the frozen starting model."""
     from trl import DPOConfig, DPOTrainer
 
-    from .data import preference_rows
+    from aligngoals.align.data import preference_rows
 
     ref = None
     if not run.cfg.lora:
@@ -193,7 +192,7 @@ def train_rloo(run: AlignRun, model: Any, tokenizer: Any) -> TrainOutcome:
     """
     from trl import RLOOConfig, RLOOTrainer
 
-    from .data import prompt_rows
+    from aligngoals.align.data import prompt_rows
 
     cfg = run.cfg
     k = cfg.effective_k

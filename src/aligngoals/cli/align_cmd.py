@@ -12,8 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import ConfigError
-from .common import console, out
+from aligngoals.cli.common import console, out
+from aligngoals.errors import ConfigError
 
 METHOD_HELP = (
     "sft (supervised, loss on answers), reward (Bradley-Terry reward model), dpo, "
@@ -26,8 +26,15 @@ class RichProgress:
     """The align Progress protocol on a rich progress bar (stderr)."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, \
-            TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self._cols = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
@@ -127,11 +134,11 @@ def register(app: typer.Typer) -> None:
         then: aligngoals eval --model hf:runs/dpo ...   and   aligngoals compare runs/dpo
         Multi-GPU: accelerate launch -m aligngoals.cli.main align dpo ... (see docs/alignment.md).
         """
-        from ..align.config import METHODS, make_config
+        from aligngoals.align.config import METHODS, make_config
 
         method = method.strip().lower()
         if method == "merge":
-            from ..align.modeling import merge_adapter
+            from aligngoals.align.modeling import merge_adapter
 
             with console.status(f"Merging the LoRA adapter of {out_dir} ..."):
                 merge_adapter(out_dir, device=device or "cpu")
@@ -150,8 +157,8 @@ def register(app: typer.Typer) -> None:
             lora_alpha=lora_alpha, ppo_epochs=ppo_epochs, skip_bad=skip_bad, eval_batch_size=eval_batch_size,
             eval_fit=eval_fit, keep_checkpoints=keep_checkpoints, warmup_ratio=warmup_ratio,
         )
-        from ..align.compare import compare_runs
-        from ..align.runner import run_alignment
+        from aligngoals.align.compare import compare_runs
+        from aligngoals.align.runner import run_alignment
 
         progress = RichProgress()
         try:
@@ -186,7 +193,7 @@ def register(app: typer.Typer) -> None:
         Paired bootstrap over shared items when both run stores keep per-item scores,
         otherwise a normal approximation from the two reports' intervals.
         """
-        from ..align.compare import compare_runs
+        from aligngoals.align.compare import compare_runs
 
         b, a, rows = compare_runs(run_before, run_after, seed=seed)
         if as_json:

@@ -13,8 +13,8 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from ..errors import ConfigError
-from .common import console, out
+from aligngoals.cli.common import console, out
+from aligngoals.errors import ConfigError
 
 _FORMAT_HELP = "Input format (see 'aligngoals data formats'). Detected from the file when omitted."
 _SKIP_HELP = "Skip rows that do not fit the format and report how many were skipped and why (default: stop at the first bad row)."
@@ -31,7 +31,7 @@ def _options(opts: Optional[list[str]], maps: Optional[list[str]], record_type: 
         k, v = o.split("=", 1)
         options[k.strip()] = v.strip()
     if maps:
-        from ..data import parse_mapping
+        from aligngoals.data import parse_mapping
 
         options["mapping"] = parse_mapping(",".join(maps))
     if record_type:
@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
     @data_app.command("formats")
     def formats_cmd(name: Optional[str] = typer.Argument(None, help="Show one format in detail.")) -> None:
         """List the readable formats, or describe one (options and an example row)."""
-        from ..data import format_specs, get_format
+        from aligngoals.data import format_specs, get_format
 
         if name:
             spec = get_format(name)
@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
 
         Files whose rows fit no record type (and come without --record-type/--map) are shown as raw rows.
         """  # noqa: E501
-        from ..data import inspect_file
+        from aligngoals.data import inspect_file
 
         options = _options(opt, map_, record_type)
         insp = inspect_file(file, format, skip_bad=skip_bad, limit=limit, examples=examples, **options)
@@ -177,7 +177,7 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out folder (hf)."),
     ) -> None:
         """Read a data file and write its normalized records (JSONL that reads back as records_jsonl, or an HF dataset)."""
-        from ..data import BINARIZE_STRATEGIES, load_records, save_hf, to_pairs, write_jsonl
+        from aligngoals.data import BINARIZE_STRATEGIES, load_records, save_hf, to_pairs, write_jsonl
 
         if to not in ("jsonl", "hf"):
             raise ConfigError(f"--to {to!r}: expected jsonl or hf.")

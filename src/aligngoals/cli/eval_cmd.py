@@ -11,8 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import ConfigError
-from .common import console, out, progress_bar
+from aligngoals.cli.common import console, out, progress_bar
+from aligngoals.errors import ConfigError
 
 
 def _fmt(v) -> str:
@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
     @tasks_app.command("list")
     def tasks_list() -> None:
         """List the built-in tasks (YAML and Python) and suites."""
-        from ..evaluate.suites import list_all_tasks, list_suites, load_suite
+        from aligngoals.evaluate.suites import list_all_tasks, list_suites, load_suite
 
         table = Table(title="Built-in tasks")
         for col in ("task", "level", "type", "metrics", "data", "description"):
@@ -119,10 +119,10 @@ def register(app: typer.Typer) -> None:
         Tasks whose data file is missing under --data-dir are skipped and listed as
         skipped in the report.
         """
-        from ..evaluate.runner import EvalSettings, default_run_id, run_evaluation
-        from ..evaluate.suites import resolve_selection
-        from ..models.registry import load_model
-        from ..report import write_report
+        from aligngoals.evaluate.runner import EvalSettings, default_run_id, run_evaluation
+        from aligngoals.evaluate.suites import resolve_selection
+        from aligngoals.models.registry import load_model
+        from aligngoals.report import write_report
 
         if sum(bool(x) for x in (suite, tasks, goal)) > 1:
             raise ConfigError("Pass only one of --suite, --tasks and --goal.")
@@ -134,12 +134,12 @@ def register(app: typer.Typer) -> None:
         with console.status(f"Loading model {model} ..."):
             m = load_model(model, device=device, batch_size=batch_size)
             if in_context_goal:
-                from ..align.in_context import InContextGoalModel
+                from aligngoals.align.in_context import InContextGoalModel
 
                 m = InContextGoalModel(m, in_context_goal)
             rm_scorer = None
             if scorer:
-                from ..align.scoring import load_scorer
+                from aligngoals.align.scoring import load_scorer
 
                 rm_scorer = load_scorer(scorer, device=device or "cpu", batch_size=batch_size)
         m.prefix_reuse = not no_prefix_reuse
@@ -155,13 +155,13 @@ def register(app: typer.Typer) -> None:
                                     command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
                                     log=lambda msg: console.print(f"[yellow]{escape(msg)}[/]", soft_wrap=True))
             if goal:  # value goals also run the value suite (norms, safety, dilemmas, questionnaire)
-                from ..evaluate.value_suite import is_value_goal, merge_value_results, run_value_suite
+                from aligngoals.values.suite import is_value_goal, merge_value_results, run_value_suite
 
                 if is_value_goal(goal):
                     merge_value_results(report, run_value_suite(m, goal, run_dir, settings, progress=factory))
         m.close()
         if rm_scorer is not None:
-            from ..align.scoring import add_reward_scores
+            from aligngoals.align.scoring import add_reward_scores
 
             with console.status(f"Scoring answers with the reward model {scorer} ..."):
                 scored = add_reward_scores(report, run_dir, rm_scorer, seed=seed)

@@ -13,8 +13,8 @@ import typer
 import yaml
 from rich.table import Table
 
-from ..errors import ConfigError
-from .common import console, out
+from aligngoals.cli.common import console, out
+from aligngoals.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
     @goals_app.command("list")
     def list_cmd() -> None:
         """List the built-in goals and value systems."""
-        from ..goals import list_goals, list_value_systems, load_goal, load_value_system
+        from aligngoals.goals import list_goals, list_value_systems, load_goal, load_value_system
 
         t = Table(title="Built-in goals")
         for col in ("name", "level", "principles (priority order)", "description"):
@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         as_: Optional[str] = typer.Option(None, "--as", help="Print the normalized spec as yaml or json instead of tables."),
     ) -> None:
         """Show a goal (principles in priority order, with rules, examples and value dimensions) or a value system."""
-        from ..goals import load_spec_file
+        from aligngoals.goals import load_spec_file
 
         sf = load_spec_file(name)
         spec = sf.spec
@@ -89,10 +89,12 @@ def register(app: typer.Typer) -> None:
 
         Checks the schema (unknown keys are errors), unique principle ids and priorities, and that every 'system:dimension' reference names a real dimension; warns about missing data files and unknown suites. Stops with an error naming the file and field at the first invalid file.
         """  # noqa: E501
-        from ..goals import load_spec_file
+        from aligngoals.evaluate.suites import list_suites
+        from aligngoals.goals import load_spec_file
 
+        known = set(list_suites())
         for f in files:
-            sf = load_spec_file(f)
+            sf = load_spec_file(f, known_suites=known)
             spec = sf.spec
             if sf.kind == "goal":
                 console.print(

@@ -17,8 +17,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import ConfigError
-from .common import console, out, progress_bar
+from aligngoals.cli.common import console, out, progress_bar
+from aligngoals.errors import ConfigError
 
 
 def _f(v, digits: int = 3) -> str:
@@ -144,8 +144,8 @@ def register(app: typer.Typer) -> None:
         run's store, so re-running the same command resumes. Then run
         'aligngoals leaderboard DIR' for ratings.
         """
-        from ..evaluate.judges import default_judge_dir, judge_runs, load_templates, open_runs
-        from ..models.registry import load_model
+        from aligngoals.judges import default_judge_dir, judge_runs, load_templates, open_runs
+        from aligngoals.models.registry import load_model
 
         specs = list(runs or []) + list(run_args or [])
         if len(specs) < 2:
@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
         tset = load_templates(templates)
         goal_obj = None
         if goal:
-            from ..goals import load_goal
+            from aligngoals.goals import load_goal
 
             goal_obj = load_goal(goal)
         options = {"n_ctx": n_ctx} if judge == "smollm2" or judge.startswith("gguf:") else {}
@@ -201,8 +201,8 @@ def register(app: typer.Typer) -> None:
         json_out: Optional[Path] = typer.Option(None, "--json", help="Where to write the leaderboard JSON (default: leaderboard.json in the first judge run)."),
     ) -> None:
         """Rate the compared runs from stored judge verdicts: Bradley-Terry and Elo with intervals, win rates, judge reliability."""
-        from ..evaluate.judges import judge_leaderboard, read_human_labels
-        from ..io import atomic_write_json
+        from aligngoals.io import atomic_write_json
+        from aligngoals.judges import judge_leaderboard, read_human_labels
 
         if ties not in ("half", "davidson"):
             raise ConfigError(f"Unknown --ties {ties!r}.", hint="Use half or davidson.")

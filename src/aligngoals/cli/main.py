@@ -11,8 +11,8 @@ import traceback
 import typer
 from rich.markup import escape
 
-from ..errors import AligngoalsError
-from .common import STATE, console
+from aligngoals.cli.common import STATE, console
+from aligngoals.errors import AligngoalsError
 
 app = typer.Typer(
     name="aligngoals",
@@ -35,7 +35,7 @@ def _root(
 
 
 def _register_commands() -> None:
-    from . import align_cmd, data_cmd, eval_cmd, goals_cmd, judge_cmd, survey_cmd, synth_cmd
+    from aligngoals.cli import align_cmd, data_cmd, eval_cmd, goals_cmd, judge_cmd, survey_cmd, synth_cmd
 
     for module in (eval_cmd, goals_cmd, data_cmd, judge_cmd, survey_cmd, align_cmd, synth_cmd):
         module.register(app)

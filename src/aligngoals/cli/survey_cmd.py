@@ -1,6 +1,6 @@
 """``aligngoals survey``: administer a value questionnaire to a model and report its profile.
 
-A thin layer over :func:`aligngoals.evaluate.questionnaires.run_survey`: parse
+A thin layer over :func:`aligngoals.values.questionnaires.run_survey`: parse
 options, show progress, print the profile table, point at ``survey.json``.
 """
 
@@ -15,8 +15,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import ConfigError
-from .common import console, out, progress_bar
+from aligngoals.cli.common import console, out, progress_bar
+from aligngoals.errors import ConfigError
 
 
 def _f(v, digits: int = 2) -> str:
@@ -135,8 +135,8 @@ def register(app: typer.Typer) -> None:
         Model answers are saved in the run's store as they complete, so an interrupted
         survey resumes when you re-run the same command.
         """
-        from ..evaluate.questionnaires import run_survey
-        from ..evaluate.questionnaires.valuebench import (
+        from aligngoals.values.questionnaires import run_survey
+        from aligngoals.values.questionnaires.valuebench import (
             ALIASES,
             builtin_instruments,
             builtin_keys,
@@ -169,7 +169,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"Unknown --mode {mode!r}.", hint="Use --mode rating or --mode distribution.")
         if resample not in ("auto", "items", "variants", "both", "none"):
             raise ConfigError(f"Unknown --resample {resample!r}.", hint="Use auto, items, variants, both or none.")
-        from ..models.registry import load_model
+        from aligngoals.models.registry import load_model
 
         options = {}
         if threads:

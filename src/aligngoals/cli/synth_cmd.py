@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
-from ..errors import ConfigError
-from .common import console, progress_bar
+from aligngoals.cli.common import console, progress_bar
+from aligngoals.errors import ConfigError
 
 
 class SynthMethod(str, Enum):
@@ -41,11 +41,11 @@ def register(app: typer.Typer) -> None:
         Writes records in the aligngoals records JSONL format, readable by 'aligngoals align'
         and 'aligngoals data inspect'.
         """
-        from ..align.synth import ai_feedback_pairs, critique_and_revise, load_prompts, self_align, self_instruct
-        from ..evaluate.cached import CachedModel
-        from ..goals import load_goal
-        from ..models.registry import load_model
-        from ..store import RunStore
+        from aligngoals.evaluate.cached import CachedModel
+        from aligngoals.goals import load_goal
+        from aligngoals.models.registry import load_model
+        from aligngoals.store import RunStore
+        from aligngoals.synth import ai_feedback_pairs, critique_and_revise, load_prompts, self_align, self_instruct
 
         if method != SynthMethod.self_instruct and not goal:
             raise ConfigError(f"synth {method.value} needs --goal (a goal name such as 'hhh' or a goal YAML file).")

@@ -6,7 +6,7 @@ names ``file:line`` and the field (``skip_bad=True`` skips and counts instead;
 ``result.report`` says what happened). ``list_formats()`` names every format.
 """
 
-from .formats import (  # noqa: F401
+from aligngoals.data.formats import (  # noqa: F401
     FormatSpec,
     ReadReport,
     RecordList,
@@ -17,8 +17,10 @@ from .formats import (  # noqa: F401
     list_formats,
     load_records,
 )
-from .inspect import Inspection, inspect_file  # noqa: F401
-from .records import (  # noqa: F401
+from aligngoals.data.inspect import Inspection, inspect_file  # noqa: F401
+from aligngoals.data.readers.generic import open_hf_dataset, parse_mapping, record_from_dict  # noqa: F401
+from aligngoals.data.readers.preferences import parse_hh_transcript, split_hh_pair  # noqa: F401
+from aligngoals.data.records import (  # noqa: F401
     RECORD_TYPES,
     Conversation,
     InstructionExample,
@@ -31,10 +33,8 @@ from .records import (  # noqa: F401
     Record,
     SocialNormExample,
 )
-from .readers.generic import open_hf_dataset, parse_mapping, record_from_dict  # noqa: F401
-from .readers.preferences import parse_hh_transcript, split_hh_pair  # noqa: F401
-from .transforms import BINARIZE_STRATEGIES, binarize_ratings, rankings_to_pairs, to_pairs  # noqa: F401
-from .writers import record_to_dict, records_to_hf_rows, save_hf, to_hf_dataset, write_jsonl  # noqa: F401
+from aligngoals.data.transforms import BINARIZE_STRATEGIES, binarize_ratings, rankings_to_pairs, to_pairs  # noqa: F401
+from aligngoals.data.writers import record_to_dict, records_to_hf_rows, save_hf, to_hf_dataset, write_jsonl  # noqa: F401
 
 __all__ = [
     "BINARIZE_STRATEGIES",

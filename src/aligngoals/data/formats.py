@@ -8,6 +8,7 @@ only describe how to get raw rows and how to turn one raw row into records.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 from collections import Counter
@@ -17,9 +18,9 @@ from typing import Any, Callable, Iterator, Optional
 
 from pydantic import ValidationError
 
-from ..errors import ConfigError, DataError
-from .records import Record
-from .sources import BadRow, Loc, PathLike
+from aligngoals.data.records import Record
+from aligngoals.data.sources import BadRow, Loc, PathLike
+from aligngoals.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,9 @@ def register(spec: FormatSpec) -> FormatSpec:
 
 def _ensure_loaded() -> None:
     if not _REGISTRY:
-        from . import readers  # noqa: F401  (registers every format)
+        # The readers register themselves on import; loaded by name so the registry
+        # does not import its own plug-ins at module level (no import cycle).
+        importlib.import_module("aligngoals.data.readers")
 
 
 def get_format(name: str) -> FormatSpec:
@@ -259,10 +262,10 @@ def iter_records(
     _check_options(spec, options)
     p = Path(src).expanduser()
     if not spec.accepts_dir:
-        from .sources import check_file
+        from aligngoals.data.sources import check_file
 
         check_file(p)
-    from .sources import logical_stem
+    from aligngoals.data.sources import logical_stem
 
     ctx = ReadContext(path=p, stem=logical_stem(p), options=dict(options))
     rep = report if report is not None else ReadReport(path=src, format=format)
@@ -371,7 +374,7 @@ def detector(name: str, priority: int = 100) -> Callable[[Detector], Detector]:
 
 
 def peek(path: PathLike) -> Peek:
-    from . import sources as S
+    from aligngoals.data import sources as S
 
     p = S.check_file(path) if not Path(path).is_dir() else Path(path)
     name = p.name.lower()

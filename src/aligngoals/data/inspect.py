@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from . import sources as S
-from .formats import ReadContext, ReadReport, detect_format, get_format, iter_records
-from .writers import record_to_dict
+from aligngoals.data import sources as S
+from aligngoals.data.formats import ReadContext, ReadReport, detect_format, get_format, iter_records
+from aligngoals.data.writers import record_to_dict
 
 GENERIC = ("jsonl", "json", "csv")
 
@@ -53,7 +53,7 @@ class Inspection:
 def _wants_raw(path: str, fmt: str, options: dict) -> bool:
     if fmt not in GENERIC or options.get("record_type") or options.get("mapping"):
         return False
-    from .readers.generic import infer_record_type
+    from aligngoals.data.readers.generic import infer_record_type
 
     spec = get_format(fmt)
     ctx = ReadContext(path=Path(path), stem=S.logical_stem(path), options={})
@@ -104,7 +104,7 @@ def inspect_file(
 
 
 def _inspect_rows(insp: Inspection, src: str, fmt: str, *, skip_bad: bool, limit: Optional[int], examples: int) -> None:
-    from ..errors import DataError
+    from aligngoals.errors import DataError
 
     spec = get_format(fmt)
     ctx = ReadContext(path=Path(src), stem=S.logical_stem(src), options={})

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
-from ..errors import DataError
+from aligngoals.errors import DataError
 
 PathLike = Union[str, Path]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from typing import Iterable, Literal, Union
 
-from ..io import stable_hash
-from .records import PreferencePair, Ranking, Rating, Record
+from aligngoals.data.records import PreferencePair, Ranking, Rating, Record
+from aligngoals.io import stable_hash
 
 BinarizeStrategy = Literal["best_vs_random", "best_vs_worst", "all_pairs"]
 BINARIZE_STRATEGIES: tuple[str, ...] = ("best_vs_random", "best_vs_worst", "all_pairs")

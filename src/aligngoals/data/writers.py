@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Union
 
-from ..errors import ConfigError
-from ..io import atomic_write_bytes, atomic_write_text
-from .records import Record
+from aligngoals.data.records import Record
+from aligngoals.errors import ConfigError
+from aligngoals.io import atomic_write_bytes, atomic_write_text
 
 PathLike = Union[str, Path]
 
@@ -42,7 +42,7 @@ def records_to_hf_rows(records: Iterable[Record]) -> list[dict]:
     ``meta`` and ``exemplars`` are JSON text: their shape varies from row to row,
     which an Arrow column cannot hold; everything else stays a native column.
     """
-    from .readers.generic import HF_JSON_FIELDS
+    from aligngoals.data.readers.generic import HF_JSON_FIELDS
 
     rows = []
     for r in records:
@@ -61,7 +61,7 @@ def records_to_hf_rows(records: Iterable[Record]) -> list[dict]:
 
 def to_hf_dataset(records: Iterable[Record]):
     """A ``datasets.Dataset`` of the records (see :func:`records_to_hf_rows` for the columns)."""
-    from .readers.generic import _import_datasets
+    from aligngoals.data.readers.generic import _import_datasets
 
     datasets = _import_datasets()
     rows = records_to_hf_rows(records)

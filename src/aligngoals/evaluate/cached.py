@@ -14,13 +14,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..models.base import (
+from aligngoals.models.base import (
     GenerationRequest,
     LoglikelihoodRequest,
     LoglikelihoodResult,
     Model,
 )
-from ..store import RunStore, request_key
+from aligngoals.store import RunStore, request_key
 
 ProgressFn = Callable[[int], None]
 

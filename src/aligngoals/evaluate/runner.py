@@ -25,17 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
-from .. import __version__
-from ..errors import AligngoalsError
-from ..io import stable_hash
-from ..models.base import GenerationRequest, LoglikelihoodRequest, Model
-from ..store import RunStore
-from .cached import CachedModel, run_record
-from .tasks.base import BuildContext, Task
-from .tasks.data import MissingData
-from .tasks.multiple_choice import read_mc_jsonl
-from .tasks.registry import make_task
-from .tasks.spec import TaskSpec
+from aligngoals import __version__
+from aligngoals.errors import AligngoalsError
+from aligngoals.evaluate.cached import CachedModel, run_record
+from aligngoals.evaluate.tasks.base import BuildContext, Task
+from aligngoals.evaluate.tasks.data import MissingData
+from aligngoals.evaluate.tasks.multiple_choice import read_mc_jsonl
+from aligngoals.evaluate.tasks.registry import make_task
+from aligngoals.evaluate.tasks.spec import TaskSpec
+from aligngoals.io import stable_hash
+from aligngoals.models.base import GenerationRequest, LoglikelihoodRequest, Model
+from aligngoals.store import RunStore
 
 ProgressFactory = Callable[[str, int], "ProgressLike"]
 

@@ -23,8 +23,8 @@ from typing import Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import ConfigError
-from .tasks.spec import TaskSpec, load_task_spec
+from aligngoals.errors import ConfigError
+from aligngoals.evaluate.tasks.spec import TaskSpec, load_task_spec
 
 
 class SuiteTask(BaseModel):
@@ -66,7 +66,7 @@ def list_builtin_tasks() -> dict[str, Path]:
 
 def list_all_tasks() -> dict[str, TaskSpec]:
     """Every built-in task: YAML files and registered Python tasks with a default spec."""
-    from .tasks.registry import python_task_specs
+    from aligngoals.evaluate.tasks.registry import python_task_specs
 
     out = {name: load_task_spec(path) for name, path in list_builtin_tasks().items()}
     for name, spec in python_task_specs().items():
@@ -98,7 +98,7 @@ def load_suite(name_or_path: str) -> SuiteSpec:
 
 def resolve_task(ref: str, base: Path | None = None) -> TaskSpec:
     """A task by built-in name, registered Python task (``NAME`` or ``module:NAME``), or path."""
-    from .tasks.registry import lookup_python_task
+    from aligngoals.evaluate.tasks.registry import lookup_python_task
 
     builtin = list_builtin_tasks()
     if ref in builtin:
@@ -150,7 +150,7 @@ def suites_for_goal(goal: str) -> list[str]:
     (:data:`LEVEL_SUITES`). This is the one function to extend when new suites
     (e.g. value suites) should run for a goal.
     """
-    from ..goals.library import load_goal
+    from aligngoals.goals.library import load_goal
 
     g = load_goal(goal)
     if g.suites:

@@ -4,7 +4,7 @@ Why a package of its own: evaluation, synthesis and training all read the same
 goal, so what a model is aligned to is declared once and cited everywhere.
 """
 
-from .library import (  # noqa: F401
+from aligngoals.goals.library import (  # noqa: F401
     SpecFile,
     check_goal,
     dump_goal,
@@ -17,7 +17,7 @@ from .library import (  # noqa: F401
     load_value_system,
     resolve_value_system,
 )
-from .spec import (  # noqa: F401
+from aligngoals.goals.spec import (  # noqa: F401
     LEVELS,
     DataRef,
     Goal,

@@ -15,9 +15,9 @@ from typing import Any, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConfigError
-from ..io import atomic_write_text
-from .spec import Goal, ValueSystem
+from aligngoals.errors import ConfigError
+from aligngoals.goals.spec import Goal, ValueSystem
+from aligngoals.io import atomic_write_text
 
 PathLike = Union[str, Path]
 
@@ -234,8 +234,11 @@ class SpecFile:
     warnings: list[str] = field(default_factory=list)
 
 
-def load_spec_file(name_or_path: PathLike) -> SpecFile:
+def load_spec_file(name_or_path: PathLike, known_suites: "set[str] | None" = None) -> SpecFile:
     """Load a goal *or* a value system, telling them apart by their keys (for ``aligngoals goals validate``).
+
+    ``known_suites`` (the suites the evaluation layer ships, passed in by the caller because
+    goals sit below evaluation) turns on warnings for suites a goal names that do not exist.
 
     Why: users write both kinds of file; one validate command for either is simpler
     than asking which one they meant.
@@ -250,18 +253,12 @@ def load_spec_file(name_or_path: PathLike) -> SpecFile:
         return SpecFile("value_system", load_value_system(ref))
     goal = load_goal(ref)
     warnings = []
-    if goal.suites:
-        try:
-            from ..evaluate.suites import list_suites
-
-            known = set(list_suites())
-            for s in goal.suites:
-                if not _looks_like_path(s) and s not in known:
-                    warnings.append(f"suite {s!r} is not a built-in suite (built-in: {', '.join(sorted(known))})")
-                elif _looks_like_path(s) and not (Path(ref).parent / s).exists() and not Path(s).exists():
-                    warnings.append(f"suite file {s!r} does not exist")
-        except ImportError:  # pragma: no cover - evaluate layer always ships
-            pass
+    if goal.suites and known_suites is not None:
+        for s in goal.suites:
+            if not _looks_like_path(s) and s not in known_suites:
+                warnings.append(f"suite {s!r} is not a built-in suite (built-in: {', '.join(sorted(known_suites))})")
+            elif _looks_like_path(s) and not (Path(ref).parent / s).exists() and not Path(s).exists():
+                warnings.append(f"suite file {s!r} does not exist")
     for d in goal.data:
         p = Path(d.path).expanduser()
         if not p.is_absolute():

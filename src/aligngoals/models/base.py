@@ -12,7 +12,7 @@ import abc
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from ..errors import AligngoalsError
+from aligngoals.errors import AligngoalsError
 
 ProgressFn = Callable[[int], None]
 """Called with the number of requests just completed (for progress bars)."""

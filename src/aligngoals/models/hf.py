@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ModelError
-from .base import (
+from aligngoals.errors import ModelError
+from aligngoals.models.base import (
     ChatMessage,
     GenerationRequest,
     LoglikelihoodResult,
@@ -92,7 +92,6 @@ def load_hf_causal_lm(target: str, *, device: str = "cpu", dtype: Any = None, fo
     _require_torch()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -105,7 +104,7 @@ def load_hf_causal_lm(target: str, *, device: str = "cpu", dtype: Any = None, fo
     if target.endswith(".gguf"):
         if not path.is_file():
             raise ModelError(f"GGUF file {path} does not exist.", hint="Check the path after 'hf:'.")
-        from .llamacpp import cached_file_sha256
+        from aligngoals.models.llamacpp import cached_file_sha256
 
         load_from = str(path.parent)
         kwargs["gguf_file"] = path.name

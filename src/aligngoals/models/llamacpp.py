@@ -17,9 +17,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ModelError
-from ..io import file_sha256
-from .base import (
+from aligngoals.errors import ModelError
+from aligngoals.io import file_sha256
+from aligngoals.models.base import (
     ChatMessage,
     GenerationRequest,
     LoglikelihoodResult,

@@ -23,8 +23,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from ..errors import ModelError
-from .base import ChatMessage, GenerationRequest, LoglikelihoodResult, Model, ProgressFn, truncate_at_stop
+from aligngoals.errors import ModelError
+from aligngoals.models.base import ChatMessage, GenerationRequest, LoglikelihoodResult, Model, ProgressFn, truncate_at_stop
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 

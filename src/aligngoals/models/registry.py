@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
-from .base import Model
-from .embedded import EMBEDDED_NAME, embedded_gguf_path
+from aligngoals.errors import ModelError
+from aligngoals.models.base import Model
+from aligngoals.models.embedded import EMBEDDED_NAME, embedded_gguf_path
 
 KNOWN_PREFIXES = ("gguf:", "hf:", "openai:")
 
@@ -37,23 +37,23 @@ def load_model(spec: str, **options: Any) -> Model:
         raise ModelError("No model given.", hint=describe_model_forms())
     spec = spec.strip()
     if spec == EMBEDDED_NAME:
-        from .llamacpp import LlamaCppModel
+        from aligngoals.models.llamacpp import LlamaCppModel
 
         return LlamaCppModel(embedded_gguf_path(), name=EMBEDDED_NAME, **options)
     if spec.startswith("gguf:"):
-        from .llamacpp import LlamaCppModel
+        from aligngoals.models.llamacpp import LlamaCppModel
 
         path = Path(spec[len("gguf:"):]).expanduser()
         return LlamaCppModel(path, **options)
     if spec.startswith("hf:"):
-        from .hf import HFModel
+        from aligngoals.models.hf import HFModel
 
         target = spec[len("hf:"):]
         if target == EMBEDDED_NAME:
             return HFModel(str(embedded_gguf_path()), name=f"hf:{EMBEDDED_NAME}", **options)
         return HFModel(target, **options)
     if spec.startswith("openai:"):
-        from .openai_compat import OpenAICompatModel
+        from aligngoals.models.openai_compat import OpenAICompatModel
 
         rest = spec[len("openai:"):]
         if "@" not in rest:

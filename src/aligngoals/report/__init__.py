@@ -1,3 +1,3 @@
 """Reports: ``report.json`` for machines, ``report.html`` for people."""
 
-from .writer import render_html, write_report  # noqa: F401
+from aligngoals.report.writer import render_html, write_report  # noqa: F401

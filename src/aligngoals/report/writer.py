@@ -11,9 +11,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..io import atomic_write_json, atomic_write_text
-from . import charts as _charts
-from .charts import metric_bars_svg
+from aligngoals.io import atomic_write_json, atomic_write_text
+from aligngoals.report import charts as _charts
+from aligngoals.report.charts import metric_bars_svg
 
 
 def _fmt(v: Any) -> str:

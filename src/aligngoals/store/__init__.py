@@ -1,3 +1,3 @@
 """The SQLite run store: every model request and item result, saved as it completes."""
 
-from .run_store import RunStore, request_key  # noqa: F401
+from aligngoals.store.run_store import RunStore, request_key  # noqa: F401

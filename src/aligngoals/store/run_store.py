@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import AligngoalsError
-from ..io import stable_hash
+from aligngoals.errors import AligngoalsError
+from aligngoals.io import stable_hash
 
 SCHEMA_VERSION = 1
 

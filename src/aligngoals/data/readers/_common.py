@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .. import sources as S
-from ..fields import jsonable
-from ..formats import ReadContext
-from ..sources import Loc
+from aligngoals.data import sources as S
+from aligngoals.data.fields import jsonable
+from aligngoals.data.formats import ReadContext
+from aligngoals.data.sources import Loc
 
 
 def json_or_jsonl_rows(path: Path, ctx: ReadContext) -> Iterator[tuple[Loc, Any]]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import fields as F
-from .. import sources as S
-from ..formats import FormatSpec, Peek, ReadContext, build, detector, register
-from ..records import InstructionExample, MultipleChoiceItem, PreferencePair
-from ..sources import BadRow, Loc
-from ._common import csv_rows, default_id, json_or_jsonl_rows, rest_meta, row_id
+from aligngoals.data import fields as F
+from aligngoals.data import sources as S
+from aligngoals.data.formats import FormatSpec, Peek, ReadContext, build, detector, register
+from aligngoals.data.readers._common import csv_rows, default_id, json_or_jsonl_rows, rest_meta, row_id
+from aligngoals.data.records import InstructionExample, MultipleChoiceItem, PreferencePair
+from aligngoals.data.sources import BadRow, Loc
 
 # ---------------------------------------------------------------------------------
 # TruthfulQA

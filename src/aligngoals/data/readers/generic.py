@@ -15,13 +15,13 @@ from typing import Any, Iterator, Optional
 
 import yaml
 
-from ...errors import ConfigError, DataError
-from .. import fields as F
-from .. import sources as S
-from ..formats import FormatSpec, Peek, ReadContext, build, detector, register
-from ..records import RECORD_TYPES, Record
-from ..sources import BadRow, Loc
-from ._common import default_id, json_or_jsonl_rows
+from aligngoals.data import fields as F
+from aligngoals.data import sources as S
+from aligngoals.data.formats import FormatSpec, Peek, ReadContext, build, detector, register
+from aligngoals.data.readers._common import default_id, json_or_jsonl_rows
+from aligngoals.data.records import RECORD_TYPES, Record
+from aligngoals.data.sources import BadRow, Loc
+from aligngoals.errors import ConfigError, DataError
 
 # ---------------------------------------------------------------------------------
 # records_jsonl: what `aligngoals data convert --to jsonl` writes

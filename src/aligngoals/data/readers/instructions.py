@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-from ...errors import DataError
-from .. import fields as F
-from .. import sources as S
-from ..formats import FormatSpec, Peek, ReadContext, build, detector, register
-from ..records import Conversation, InstructionExample, Message
-from ..sources import BadRow, Loc
-from ._common import json_or_jsonl_rows, rest_meta, row_id
+from aligngoals.data import fields as F
+from aligngoals.data import sources as S
+from aligngoals.data.formats import FormatSpec, Peek, ReadContext, build, detector, register
+from aligngoals.data.readers._common import json_or_jsonl_rows, rest_meta, row_id
+from aligngoals.data.records import Conversation, InstructionExample, Message
+from aligngoals.data.sources import BadRow, Loc
+from aligngoals.errors import DataError
 
 # ---------------------------------------------------------------------------------
 # Alpaca
@@ -146,7 +146,7 @@ def _sni_rows(path: Path, ctx: ReadContext) -> Iterator[tuple[Loc, Any]]:
         raise DataError(f"{path}: expected a JSON object (one Super-NaturalInstructions task), got {S.describe_value(doc)}.")
     definition = "\n".join(_sni_text_list(doc, "Definition", path))
     positives = _sni_examples(doc, "Positive Examples", path)
-    negatives = _sni_examples(doc, "Negative Examples", path)
+    _sni_examples(doc, "Negative Examples", path)
     if not isinstance(doc.get("Instances"), list):
         raise DataError(f"{path}: field 'Instances': expected a list of {{id, input, output}}, got {S.describe_value(doc.get('Instances')) if 'Instances' in doc else 'nothing'}.")
     max_ex = ctx.opt_int("max_exemplars")

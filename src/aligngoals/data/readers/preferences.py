@@ -7,15 +7,15 @@ import re
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from ...errors import ConfigError
-from .. import fields as F
-from .. import sources as S
-from ..formats import FormatSpec, Peek, ReadContext, build, detector, register
-from ..records import Message, PreferencePair, Ranking, Rating
-from ..sources import BadRow, Loc
-from ..transforms import BINARIZE_STRATEGIES, binarize_ratings, rankings_to_pairs
-from ._common import json_or_jsonl_rows, rest_meta, row_id
-from .instructions import parse_openai_messages
+from aligngoals.data import fields as F
+from aligngoals.data import sources as S
+from aligngoals.data.formats import FormatSpec, Peek, ReadContext, build, detector, register
+from aligngoals.data.readers._common import json_or_jsonl_rows, rest_meta, row_id
+from aligngoals.data.readers.instructions import parse_openai_messages
+from aligngoals.data.records import Message, PreferencePair, Ranking, Rating
+from aligngoals.data.sources import BadRow, Loc
+from aligngoals.data.transforms import BINARIZE_STRATEGIES, binarize_ratings, rankings_to_pairs
+from aligngoals.errors import ConfigError
 
 # ---------------------------------------------------------------------------------
 # Anthropic HH-RLHF

@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from ...errors import ConfigError
-from .. import fields as F
-from .. import sources as S
-from ..formats import FormatSpec, Peek, ReadContext, build, detector, register
-from ..records import PreferencePair, QuestionnaireItem, SocialNormExample
-from ..sources import BadRow, Loc
-from ._common import csv_rows, default_id, json_or_jsonl_rows, rest_meta
+from aligngoals.data import fields as F
+from aligngoals.data import sources as S
+from aligngoals.data.formats import FormatSpec, Peek, ReadContext, build, detector, register
+from aligngoals.data.readers._common import csv_rows, default_id, json_or_jsonl_rows, rest_meta
+from aligngoals.data.records import PreferencePair, QuestionnaireItem, SocialNormExample
+from aligngoals.data.sources import BadRow, Loc
+from aligngoals.errors import ConfigError
 
 # ---------------------------------------------------------------------------------
 # ETHICS
@@ -45,7 +45,7 @@ def _ethics_rows(subset: str):
         want = ETHICS_COLUMNS[subset]
         missing = [c for c in want if c not in header]
         if missing:
-            from ...errors import DataError
+            from aligngoals.errors import DataError
 
             raise DataError(
                 f"{path}:1: the header lacks column(s) {', '.join(missing)} (ETHICS {subset} has columns {', '.join(want)}; found {', '.join(header) or 'nothing'}).",

@@ -11,11 +11,11 @@ from typing import Optional
 
 import numpy as np
 
-from ...errors import DataError
-from .. import metrics as M
-from ..tasks.generation import GenerationTask
-from ..tasks.multiple_choice import MultipleChoiceTask
-from ..tasks.registry import register_task
+from aligngoals.errors import DataError
+from aligngoals.evaluate import metrics as M
+from aligngoals.evaluate.tasks.generation import GenerationTask
+from aligngoals.evaluate.tasks.multiple_choice import MultipleChoiceTask
+from aligngoals.evaluate.tasks.registry import register_task
 
 
 @register_task("truthfulqa_mc1")

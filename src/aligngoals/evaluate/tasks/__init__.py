@@ -5,9 +5,9 @@ Request types: ``multiple_choice`` (log-likelihood of each choice), ``mc_generat
 ``pair`` (chosen vs rejected log-likelihood). See docs/tasks.md.
 """
 
-from .base import BuildContext, Prepared, Task  # noqa: F401
-from .generation import GenerationTask  # noqa: F401
-from .multiple_choice import GeneratedChoiceTask, MultipleChoiceTask  # noqa: F401
-from .pair import PairTask  # noqa: F401
-from .registry import make_task, register_task, registered  # noqa: F401
-from .spec import TaskSpec, load_task_spec  # noqa: F401
+from aligngoals.evaluate.tasks.base import BuildContext, Prepared, Task  # noqa: F401
+from aligngoals.evaluate.tasks.generation import GenerationTask  # noqa: F401
+from aligngoals.evaluate.tasks.multiple_choice import GeneratedChoiceTask, MultipleChoiceTask  # noqa: F401
+from aligngoals.evaluate.tasks.pair import PairTask  # noqa: F401
+from aligngoals.evaluate.tasks.registry import make_task, register_task, registered  # noqa: F401
+from aligngoals.evaluate.tasks.spec import TaskSpec, load_task_spec  # noqa: F401

@@ -17,12 +17,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Union
 
-from ...errors import ConfigError, DataError
-from ...models.base import ChatMessage, GenerationRequest, GenerationSettings, LoglikelihoodRequest, LoglikelihoodResult
-from .. import metrics as M
-from .data import assign_ids, read_source
-from .prompting import LABELS, draw, get_field, join_nonempty, render
-from .spec import TaskSpec
+from aligngoals.errors import ConfigError, DataError
+from aligngoals.evaluate import metrics as M
+from aligngoals.evaluate.tasks.data import assign_ids, read_source
+from aligngoals.evaluate.tasks.prompting import LABELS, draw, get_field, join_nonempty, render
+from aligngoals.evaluate.tasks.spec import TaskSpec
+from aligngoals.models.base import ChatMessage, GenerationRequest, GenerationSettings, LoglikelihoodRequest, LoglikelihoodResult
 
 Request = Union[LoglikelihoodRequest, GenerationRequest]
 Result = Union[LoglikelihoodResult, str]

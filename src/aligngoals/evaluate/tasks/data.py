@@ -16,9 +16,11 @@ import glob
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError, DataError
-from .prompting import get_field
-from .spec import DataSource, TaskSpec
+from aligngoals.data.records import MultipleChoiceItem
+from aligngoals.data.sources import read_jsonl_objects
+from aligngoals.errors import ConfigError, DataError
+from aligngoals.evaluate.tasks.prompting import get_field
+from aligngoals.evaluate.tasks.spec import DataSource, TaskSpec
 
 
 class MissingData(DataError):
@@ -38,7 +40,7 @@ def _files(spec: TaskSpec, rel: str, data_dir: str | None) -> list[Path]:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    from ...data.sources import BadRow, iter_jsonl
+    from aligngoals.data.sources import BadRow, iter_jsonl
 
     rows = []
     for loc, obj in iter_jsonl(path):
@@ -50,7 +52,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 def _read_with_reader(path: Path, fmt: str, options: dict) -> list[dict]:
     try:
-        from ...data import load_records
+        from aligngoals.data import load_records
     except ImportError as exc:  # the readers live in aligngoals.data
         raise ConfigError(
             f"Data format {fmt!r} needs the readers of aligngoals.data (load_records), which this install lacks.",
@@ -101,8 +103,6 @@ def read_source(spec: TaskSpec, src: DataSource, data_dir: str | None) -> list[d
         for f in _files(spec, src.path, data_dir):
             stem = f.name
             if src.format == "mc_jsonl":
-                from .multiple_choice import read_mc_jsonl
-
                 rows = [it.model_dump(mode="json") for it in read_mc_jsonl(f)]
             elif src.format == "jsonl":
                 rows = _read_jsonl(f)
@@ -145,3 +145,42 @@ def assign_ids(spec: TaskSpec, docs: list[dict]) -> list[dict]:
             seen[key] = 0
         d["id"] = key
     return docs
+
+
+def read_mc_jsonl(path: Path) -> list[MultipleChoiceItem]:
+    """JSONL of ``{"question", "choices", "answer"}`` (+ optional id, context, answers, meta).
+
+    Why here: the foundation's multiple-choice format; errors name file, line and field.
+    """
+    if not path.is_file():
+        raise DataError(f"Data file {path} does not exist.", hint="Check the task's data.path or pass --data-dir.")
+    items = []
+    for lineno, row in read_jsonl_objects(
+            path, hint="Each line must be one JSON object with question, choices and answer."):
+        for field, kind in (("question", str), ("choices", list), ("answer", int)):
+            if field not in row:
+                raise DataError(
+                    f"{path}:{lineno}: missing field '{field}'.",
+                    hint="Each line needs question (text), choices (list of text) and answer (index of the correct choice).",
+                )
+            if not isinstance(row[field], kind) or (kind is int and isinstance(row[field], bool)):
+                raise DataError(
+                    f"{path}:{lineno}: field '{field}' must be {kind.__name__}, got {type(row[field]).__name__}."
+                )
+        try:
+            items.append(
+                MultipleChoiceItem(
+                    id=str(row.get("id", lineno)),
+                    question=row["question"],
+                    choices=[str(c) for c in row["choices"]],
+                    answer=row["answer"],
+                    answers=row.get("answers"),
+                    context=row.get("context"),
+                    meta=row.get("meta", {}),
+                )
+            )
+        except ValueError as exc:
+            raise DataError(f"{path}:{lineno}: {exc}".rstrip(".") + ".") from exc
+    if not items:
+        raise DataError(f"Data file {path} has no items.")
+    return items

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ...errors import DataError
-from ...models.base import GenerationRequest
-from .. import metrics as M
-from .base import BuildContext, Request, Task, request_input
-from .extract import extract, first_number
-from .prompting import get_field
+from aligngoals.errors import DataError
+from aligngoals.evaluate import metrics as M
+from aligngoals.evaluate.tasks.base import BuildContext, Request, Task, request_input
+from aligngoals.evaluate.tasks.extract import extract, first_number
+from aligngoals.evaluate.tasks.prompting import get_field
+from aligngoals.models.base import GenerationRequest
 
 REFERENCE_METRICS = ("exact_match", "token_f1", "rougeL", "bleu")
 TRUTHFULQA_METRICS = ("bleu_max", "bleu_diff", "bleu_acc", "rougeL_max", "rougeL_diff", "rougeL_acc")

@@ -10,60 +10,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from ...data.records import MultipleChoiceItem
-from ...data.sources import read_jsonl_objects
-from ...errors import DataError
-from ...models.base import GenerationRequest, LoglikelihoodRequest
-from .. import metrics as M
-from ..cached import CachedModel
-from .base import BuildContext, Request, Task, request_input
-from .extract import extract
-from .prompting import LABELS, get_field, render
-from .spec import Extraction, TaskSpec
-
-
-def read_mc_jsonl(path: Path) -> list[MultipleChoiceItem]:
-    """JSONL of ``{"question", "choices", "answer"}`` (+ optional id, context, answers, meta).
-
-    Why here: the foundation's multiple-choice format; errors name file, line and field.
-    """
-    if not path.is_file():
-        raise DataError(f"Data file {path} does not exist.", hint="Check the task's data.path or pass --data-dir.")
-    items = []
-    for lineno, row in read_jsonl_objects(
-            path, hint="Each line must be one JSON object with question, choices and answer."):
-        for field, kind in (("question", str), ("choices", list), ("answer", int)):
-            if field not in row:
-                raise DataError(
-                    f"{path}:{lineno}: missing field '{field}'.",
-                    hint="Each line needs question (text), choices (list of text) and answer (index of the correct choice).",
-                )
-            if not isinstance(row[field], kind) or (kind is int and isinstance(row[field], bool)):
-                raise DataError(
-                    f"{path}:{lineno}: field '{field}' must be {kind.__name__}, got {type(row[field]).__name__}."
-                )
-        try:
-            items.append(
-                MultipleChoiceItem(
-                    id=str(row.get("id", lineno)),
-                    question=row["question"],
-                    choices=[str(c) for c in row["choices"]],
-                    answer=row["answer"],
-                    answers=row.get("answers"),
-                    context=row.get("context"),
-                    meta=row.get("meta", {}),
-                )
-            )
-        except ValueError as exc:
-            raise DataError(f"{path}:{lineno}: {exc}".rstrip(".") + ".") from exc
-    if not items:
-        raise DataError(f"Data file {path} has no items.")
-    return items
+from aligngoals.data.records import MultipleChoiceItem
+from aligngoals.errors import DataError
+from aligngoals.evaluate import metrics as M
+from aligngoals.evaluate.cached import CachedModel
+from aligngoals.evaluate.tasks.base import BuildContext, Request, Task, request_input
+from aligngoals.evaluate.tasks.data import read_mc_jsonl  # noqa: F401  (re-exported)
+from aligngoals.evaluate.tasks.extract import extract
+from aligngoals.evaluate.tasks.prompting import LABELS, get_field, render
+from aligngoals.evaluate.tasks.spec import Extraction, TaskSpec
+from aligngoals.models.base import GenerationRequest, LoglikelihoodRequest
 
 
 class _ChoiceMixin:

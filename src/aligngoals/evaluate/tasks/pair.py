@@ -8,9 +8,9 @@ the backends compute it once.
 
 from __future__ import annotations
 
-from ...models.base import LoglikelihoodRequest
-from .. import metrics as M
-from .base import BuildContext, Request, Task
+from aligngoals.evaluate import metrics as M
+from aligngoals.evaluate.tasks.base import BuildContext, Request, Task
+from aligngoals.models.base import LoglikelihoodRequest
 
 
 class PairTask(Task):

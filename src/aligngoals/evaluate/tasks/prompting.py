@@ -16,8 +16,8 @@ from jinja2 import StrictUndefined, TemplateSyntaxError
 from jinja2.exceptions import UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-from ...errors import ConfigError
-from ...io import stable_hash
+from aligngoals.errors import ConfigError
+from aligngoals.io import stable_hash
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
 

@@ -26,12 +26,12 @@ from __future__ import annotations
 import importlib
 from typing import Callable, Optional
 
-from ...errors import ConfigError
-from .base import Task
-from .generation import GenerationTask
-from .multiple_choice import GeneratedChoiceTask, MultipleChoiceTask
-from .pair import PairTask
-from .spec import TaskSpec
+from aligngoals.errors import ConfigError
+from aligngoals.evaluate.tasks.base import Task
+from aligngoals.evaluate.tasks.generation import GenerationTask
+from aligngoals.evaluate.tasks.multiple_choice import GeneratedChoiceTask, MultipleChoiceTask
+from aligngoals.evaluate.tasks.pair import PairTask
+from aligngoals.evaluate.tasks.spec import TaskSpec
 
 TYPE_CLASSES: dict[str, type[Task]] = {
     "multiple_choice": MultipleChoiceTask,

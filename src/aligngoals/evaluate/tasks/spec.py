@@ -16,7 +16,7 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ...errors import ConfigError
+from aligngoals.errors import ConfigError
 
 LEVELS = ("instructions", "preferences", "values")
 
@@ -169,7 +169,7 @@ class TaskSpec(BaseModel):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, metrics: list[str]) -> list[str]:
-        from ..metrics import METRIC_DOCS
+        from aligngoals.evaluate.metrics import METRIC_DOCS
 
         for m in metrics:
             if m not in METRIC_DOCS:

@@ -1,4 +1,0 @@
-"""Safety and acting under pressure (see :mod:`.task`)."""
-
-from .refusal import PATTERNS, RefusalDecision, detect_refusal  # noqa: F401
-from .task import CANARY, DEFAULT_SYSTEM, Judgment, SafetyConfig, binary_kappa, plan, run_safety  # noqa: F401

@@ -1,0 +1,1 @@
+"""Whole runs: the public ``evaluate`` entry point and recipes that chain synth, align and evaluate."""

@@ -1,0 +1,13 @@
+"""Data synthesis: turn a goal's principles and a model into SFT data and preference pairs.
+
+Methods (the survey's model-synthesized feedback): constitutional critique-and-revise,
+SELF-ALIGN style principle-driven answers, AI feedback over sampled answer pairs, and
+Self-Instruct instruction generation. All go through the run store, so a long
+synthesis resumes after interruption.
+"""
+
+from aligngoals.synth.ai_feedback import ai_feedback_pairs  # noqa: F401
+from aligngoals.synth.common import SynthResult, load_prompts  # noqa: F401
+from aligngoals.synth.constitutional import critique_and_revise  # noqa: F401
+from aligngoals.synth.self_align import self_align  # noqa: F401
+from aligngoals.synth.self_instruct import self_instruct  # noqa: F401

@@ -1,0 +1,1 @@
+"""Human values: questionnaires, social norms, safety under pressure and dilemmas."""
