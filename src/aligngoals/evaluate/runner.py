@@ -34,7 +34,7 @@ from aligngoals.evaluate.tasks.multiple_choice import read_mc_jsonl
 from aligngoals.evaluate.tasks.registry import make_task
 from aligngoals.evaluate.tasks.spec import TaskSpec
 from aligngoals.io import stable_hash
-from aligngoals.models.base import GenerationRequest, LoglikelihoodRequest, Model
+from aligngoals.models.base import GenerationRequest, LoglikelihoodRequest, Model, require_scoring
 from aligngoals.store import RunStore
 
 ProgressFactory = Callable[[str, int], "ProgressLike"]
@@ -178,6 +178,9 @@ def run_evaluation(
                 hint="Pass --data-dir pointing at the folder that holds the datasets (see 'aligngoals tasks list').",
             )
 
+        for p in plans:  # before any request: a scoring task on a generation-only backend fails here
+            if any(isinstance(r, LoglikelihoodRequest) for reqs in p.requests for r in reqs):
+                require_scoring(model, f"Task {p.task.name}")
         # Deduplicate across items and tasks; sort for throughput.
         ll_unique = list(dict.fromkeys(r for p in plans for reqs in p.requests for r in reqs
                                        if isinstance(r, LoglikelihoodRequest)))
