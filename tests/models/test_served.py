@@ -119,3 +119,13 @@ def test_bad_served_specs(monkeypatch):
     monkeypatch.setenv("ALIGNGOALS_TIMEOUT", "0")
     with pytest.raises(ModelError, match="timeout_s"):
         load_model("openai:m@http://127.0.0.1:1/v1")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["auto", "text"])
+def test_vllm_server_scores_like_transformers(vllm_server, hf_model, mode):
+    """vLLM's server (float32) gives hf:'s per-item log-likelihoods within 1e-3, through its tokenizer or text offsets."""
+    served = load_model(f"openai:smollm2@{vllm_server}", scoring=mode)
+    assert served.scoring_mode == ("tokens" if mode == "auto" else "text")
+    diffs = check_against_local(vllm_server, hf_model, mode)
+    assert max(diffs) < 1e-3, diffs
