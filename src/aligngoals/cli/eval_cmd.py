@@ -110,6 +110,7 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(8, "--batch-size", min=1, help="hf backend: batch size."),
         no_prefix_reuse: bool = typer.Option(False, "--no-prefix-reuse", help="Recompute shared contexts for every choice (for benchmarking)."),
         in_context_goal: Optional[str] = typer.Option(None, "--in-context-goal", help="State this goal's principles (priority order) in the system prompt: the zero-training alignment baseline."),
+        judge: Optional[str] = typer.Option(None, "--judge", help="A separate judge model of any backend (smollm2, gguf:, hf:, vllm:, openai:MODEL@URL) for the value suite of --goal; default: the evaluated model judges itself."),
         scorer: Optional[str] = typer.Option(None, "--scorer", help="rm:DIR: also score every generated answer with a reward model ('aligngoals align reward' output); adds a 'reward' metric."),
     ) -> None:
         """Evaluate a model on a suite, a goal's suites, or tasks; writes report.json and report.html to the run directory.
@@ -126,6 +127,9 @@ def register(app: typer.Typer) -> None:
 
         if sum(bool(x) for x in (suite, tasks, goal)) > 1:
             raise ConfigError("Pass only one of --suite, --tasks and --goal.")
+        if judge and not goal:
+            raise ConfigError("--judge needs --goal (it judges the value suite of a value goal).",
+                              hint="To judge finished runs against each other use 'aligngoals judge --runs A B --judge MODEL'.")
         label, task_specs, suite_limits = resolve_selection(suite=suite, tasks=tasks, goal=goal)
         if not (suite or tasks or goal):
             suite = "quick"
@@ -142,6 +146,10 @@ def register(app: typer.Typer) -> None:
                 from aligngoals.align.scoring import load_scorer
 
                 rm_scorer = load_scorer(scorer, device=device or "cpu", batch_size=batch_size)
+        judge_model = None
+        if judge:
+            with console.status(f"Loading judge {judge} ..."):
+                judge_model = load_model(judge, device=device, batch_size=batch_size)
         m.prefix_reuse = not no_prefix_reuse
         run_dir = out_dir or Path("runs") / default_run_id(m.name, label, settings)
         console.print(f"Run directory: [bold]{run_dir}[/]")
@@ -158,8 +166,11 @@ def register(app: typer.Typer) -> None:
                 from aligngoals.values.suite import is_value_goal, merge_value_results, run_value_suite
 
                 if is_value_goal(goal):
-                    merge_value_results(report, run_value_suite(m, goal, run_dir, settings, progress=factory))
+                    merge_value_results(report, run_value_suite(m, goal, run_dir, settings, progress=factory,
+                                                                judge_model=judge_model))
         m.close()
+        if judge_model is not None:
+            judge_model.close()
         if rm_scorer is not None:
             from aligngoals.align.scoring import add_reward_scores
 

@@ -20,7 +20,7 @@ Use::
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -202,6 +202,7 @@ def run_value_suite(
     data_dir = getattr(settings, "data_dir", None)
     if opts.judge == "model" and judge_model is None:
         raise ConfigError("Value-suite option judge=model needs a judge model.", hint="Pass judge_model, or use judge=self.")
+    opts = _with_judge(opts, judge_model)
 
     store = RunStore(run_dir)
     try:
@@ -353,6 +354,19 @@ def run_value_suite(
     finally:
         store.close()
     return {"tasks": tasks, "section": section, "stats": stats, "wall_s": round(time.perf_counter() - t0, 3)}
+
+
+def _with_judge(opts: "ValueSuiteOptions", judge_model: Any) -> "ValueSuiteOptions":
+    """A judge model passed in is the judge (``self`` becomes ``model``); a judge that cannot score
+    with its own chat template (a served model) writes its verdicts (``generate``) instead."""
+    if judge_model is None:
+        return opts
+    if opts.judge == "self":
+        opts = replace(opts, judge="model")
+    if opts.judge == "model" and opts.judge_scoring == "loglik" and not (
+            getattr(judge_model, "renders_chat_locally", True) and getattr(judge_model, "can_score", True)):
+        opts = replace(opts, judge_scoring="generate")
+    return opts
 
 
 def choose_instrument(goal: Any, opts: "ValueSuiteOptions", data_dir: Optional[str]) -> str:
