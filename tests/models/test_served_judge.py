@@ -33,3 +33,25 @@ def test_eval_judge_needs_a_goal(tmp_path):
     res = subprocess.run([sys.executable, "-m", "aligngoals.cli.main", "eval", "--suite", "quick", "--judge", "smollm2",
                           "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "--judge needs --goal" in res.stderr
+
+
+def test_synth_with_a_served_teacher(llama_model, llama_server, tmp_path):
+    """The policy answers locally; a served teacher critiques, revises and gives AI feedback in words."""
+    from aligngoals.evaluate.cached import CachedModel
+    from aligngoals.goals import load_goal
+    from aligngoals.store import RunStore
+    from aligngoals.synth import ai_feedback_pairs, critique_and_revise
+
+    url, _ = llama_server
+    store = RunStore(tmp_path / "synth")
+    policy = CachedModel(llama_model, store)
+    teacher = CachedModel(load_model(f"openai:smollm2@{url}"), store)
+    goal = load_goal("hhh")
+    prompts = ["How do I boil an egg?", "Tell me a joke about cats."]
+    cai = critique_and_revise(policy, goal, prompts, max_tokens=24, teacher=teacher)
+    assert len(cai.traces) == 2 and teacher.stats["computed"] == 4  # 2 critiques + 2 revisions, all by the teacher
+    aif = ai_feedback_pairs(policy, teacher, goal, prompts, max_tokens=24)
+    assert aif.stats["prompts"] == 2
+    compared = [t for t in aif.traces if t.get("outcome") != "identical"]
+    assert all(t["p_a_shown_first"] in (0.0, 0.5, 1.0) for t in compared)
+    store.close()

@@ -28,7 +28,8 @@ def register(app: typer.Typer) -> None:
         prompts: Path = typer.Option(..., "--prompts", "-p", help="Prompts: JSONL of {\"prompt\": ...}, a .txt file, or any data file (--format). For self-instruct: the seed tasks."),
         fmt: Optional[str] = typer.Option(None, "--format", help="Data format of --prompts (detected when omitted)."),
         out: Path = typer.Option(Path("runs/synth"), "--out", "-o", help="Output folder: sft.jsonl, pairs.jsonl, traces.jsonl and the run store (re-run to resume)."),
-        feedback_model: Optional[str] = typer.Option(None, "--feedback-model", help="ai-feedback: the model that compares answers (default: --model; must be a local backend)."),
+        teacher: Optional[str] = typer.Option(None, "--teacher", help="A separate model of any backend (smollm2, gguf:, hf:, vllm:, openai:MODEL@URL): constitutional: critiques and revises --model's answers; ai-feedback: compares them; self-align and self-instruct: writes the data. Default: --model itself."),
+        feedback_model: Optional[str] = typer.Option(None, "--feedback-model", help="ai-feedback: the same as --teacher (kept for older scripts)."),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
         rounds: int = typer.Option(1, "--rounds", min=1, help="constitutional: critique-revise rounds."),
         num: int = typer.Option(10, "--num", min=1, help="self-instruct: new instructions to keep."),
@@ -51,25 +52,28 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"synth {method.value} needs --goal (a goal name such as 'hhh' or a goal YAML file).")
         g = load_goal(goal) if goal else None
         items = load_prompts(prompts, fmt, limit=limit)
+        if teacher and feedback_model and teacher != feedback_model:
+            raise ConfigError("--teacher and --feedback-model name different models.", hint="Pass only --teacher.")
+        teacher = teacher or feedback_model
         store = RunStore(out)
         with console.status(f"Loading model {model} ..."):
             policy = CachedModel(load_model(model), store)
-            fb = policy
-            if method == SynthMethod.ai_feedback and feedback_model and feedback_model != model:
-                fb = CachedModel(load_model(feedback_model), store)
+            tutor = CachedModel(load_model(teacher), store) if teacher and teacher != model else policy
         total = {"constitutional": len(items) * (rounds + 1), "self-align": len(items), "ai-feedback": len(items) * 2,
                  "self-instruct": num}[method.value]
         with progress_bar(f"synth {method.value}", total) as bar:
             if method == SynthMethod.constitutional:
-                result = critique_and_revise(policy, g, items, rounds=rounds, max_tokens=max_tokens, seed=seed, progress=bar.advance)
+                result = critique_and_revise(policy, g, items, rounds=rounds, max_tokens=max_tokens, seed=seed,
+                                             progress=bar.advance, teacher=tutor)
             elif method == SynthMethod.self_align:
-                result = self_align(policy, g, items, max_tokens=max_tokens, seed=seed, progress=bar.advance)
+                result = self_align(tutor, g, items, max_tokens=max_tokens, seed=seed, progress=bar.advance)
             elif method == SynthMethod.ai_feedback:
-                result = ai_feedback_pairs(policy, fb, g, items, max_tokens=max_tokens, seed=seed, progress=bar.advance)
+                result = ai_feedback_pairs(policy, tutor, g, items, max_tokens=max_tokens, seed=seed, progress=bar.advance)
             else:
-                result = self_instruct(policy, items, num=num, seed=seed, progress=bar.advance)
+                result = self_instruct(tutor, items, num=num, seed=seed, progress=bar.advance)
         paths = result.write(out)
-        store.set_meta("synth", {"method": method.value, "model": policy.identity, "goal": g.name if g else None,
+        store.set_meta("synth", {"method": method.value, "model": policy.identity, "teacher": tutor.identity,
+                                 "goal": g.name if g else None,
                                  "stats": result.stats})
         store.close()
         console.print(f"[bold]{method.value}[/]: {result.stats}")

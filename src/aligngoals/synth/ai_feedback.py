@@ -5,12 +5,17 @@ feedback model's probabilities of the option labels, not from parsed text: the
 log-likelihoods of " (A)" and " (B)" after the comparison prompt. Each pair is
 asked in both orders to cancel position bias; a pair whose preference flips with
 the order is dropped and counted, never silently kept.
+
+A feedback model that cannot score its own chat-rendered prompt (a served model: the
+server renders the template) answers the comparison in words instead; "(A)" or "(B)"
+counts as probability 1 or 0, anything else as 0.5 (so the pair is dropped as weak).
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
 
 from aligngoals.data.records import PreferencePair
 from aligngoals.errors import AligngoalsError
@@ -29,6 +34,13 @@ def _p_first(model: CachedModel, context: str) -> float:
     m = max(la.logprob, lb.logprob)
     ea, eb = math.exp(la.logprob - m), math.exp(lb.logprob - m)
     return ea / (ea + eb)
+
+
+def _p_first_generated(model: CachedModel, message: str, seed: int) -> float:
+    text = model.generate([GenerationRequest(messages=[ChatMessage("user", message)],
+                                             settings=GenerationSettings(max_tokens=8, seed=seed))])[0]
+    m = re.search(r"\(?\b([AB])\b\)?", text)
+    return 0.5 if m is None else (1.0 if m.group(1) == "A" else 0.0)
 
 
 def ai_feedback_pairs(
@@ -58,6 +70,7 @@ def ai_feedback_pairs(
                                           settings=GenerationSettings(max_tokens=max_tokens, temperature=temperature,
                                                                       seed=seed * 1000003 + i * 2 + k)))
     samples = policy.generate(reqs)
+    scores_locally = feedback.renders_chat_locally and feedback.can_score
     if progress:
         progress(len(prompts))
     result = SynthResult()
@@ -71,11 +84,15 @@ def ai_feedback_pairs(
             trace["outcome"] = "identical"
             result.traces.append(trace)
             continue
-        render = feedback.model.apply_chat_template
-        ctx_ab = render([ChatMessage("user", COMPARE_TEMPLATE.format(prompt=p, statement=principle.statement, a=a, b=b))])
-        ctx_ba = render([ChatMessage("user", COMPARE_TEMPLATE.format(prompt=p, statement=principle.statement, a=b, b=a))])
-        p_a_first = _p_first(feedback, ctx_ab)          # P(a preferred), a shown first
-        p_a_second = 1.0 - _p_first(feedback, ctx_ba)   # P(a preferred), a shown second
+        msg_ab = COMPARE_TEMPLATE.format(prompt=p, statement=principle.statement, a=a, b=b)
+        msg_ba = COMPARE_TEMPLATE.format(prompt=p, statement=principle.statement, a=b, b=a)
+        if scores_locally:
+            render = feedback.apply_chat_template
+            p_a_first = _p_first(feedback, render([ChatMessage("user", msg_ab)]))          # P(a preferred), a shown first
+            p_a_second = 1.0 - _p_first(feedback, render([ChatMessage("user", msg_ba)]))   # P(a preferred), a shown second
+        else:
+            p_a_first = _p_first_generated(feedback, msg_ab, seed)
+            p_a_second = 1.0 - _p_first_generated(feedback, msg_ba, seed)
         trace.update(p_a_shown_first=p_a_first, p_a_shown_second=p_a_second)
         if (p_a_first - 0.5) * (p_a_second - 0.5) <= 0 or min(abs(p_a_first - 0.5), abs(p_a_second - 0.5)) < margin:
             flipped += 1

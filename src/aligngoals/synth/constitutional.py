@@ -46,7 +46,10 @@ def critique_and_revise(
     max_tokens: int = 160,
     seed: int = 0,
     progress: ProgressFn | None = None,
+    teacher: CachedModel | None = None,
 ) -> SynthResult:
+    """``model`` answers; ``teacher`` (default: ``model`` itself) critiques and revises."""
+    critic = teacher or model
     if rounds < 1:
         raise AligngoalsError(f"rounds must be at least 1, got {rounds}.")
     gen = GenerationSettings(max_tokens=max_tokens, seed=seed)
@@ -63,13 +66,13 @@ def critique_and_revise(
                               settings=gen)
             for p, a, plan in zip(prompts, current, plans)
         ]
-        critiques = model.generate(crit_reqs)
+        critiques = critic.generate(crit_reqs)
         rev_reqs = [
             GenerationRequest(messages=[ChatMessage("user", REVISION_TEMPLATE.format(prompt=p, answer=a, critique=c, statement=plan[r].statement))],
                               settings=gen)
             for p, a, c, plan in zip(prompts, current, critiques, plans)
         ]
-        revisions = model.generate(rev_reqs)
+        revisions = critic.generate(rev_reqs)
         for i, (c, rev) in enumerate(zip(critiques, revisions)):
             history[i].append({"principle": plans[i][r].id, "critique": c, "revision": rev})
             if rev.strip():
