@@ -129,3 +129,16 @@ def test_vllm_server_scores_like_transformers(vllm_server, hf_model, mode):
     assert served.scoring_mode == ("tokens" if mode == "auto" else "text")
     diffs = check_against_local(vllm_server, hf_model, mode)
     assert max(diffs) < 1e-3, diffs
+
+
+def test_eval_stops_before_scoring_on_a_server_that_cannot_score(llama_server, tmp_path):
+    import subprocess
+    import sys
+
+    url, _ = llama_server
+    out = tmp_path / "run"
+    res = subprocess.run([sys.executable, "-m", "aligngoals.cli.main", "eval", "--model", f"openai:smollm2@{url}",
+                          "--suite", "quick", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr
+    assert "needs log-likelihood scoring" in res.stderr and "misaligned" in res.stderr and "Traceback" not in res.stderr
+    assert not (out / "report.json").exists()

@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     def eval_command(
-        model: str = typer.Option("smollm2", "--model", "-m", help="Model: smollm2 (embedded), gguf:PATH, hf:DIR|ID|PATH.gguf."),
+        model: str = typer.Option("smollm2", "--model", "-m", help="Model: smollm2 (embedded), gguf:PATH, hf:DIR|ID|PATH.gguf, openai:MODEL@URL (a served model)."),
         suite: Optional[str] = typer.Option(None, "--suite", "-s", help="A built-in suite name (see 'aligngoals tasks list') or a suite YAML path."),
         tasks: Optional[str] = typer.Option(None, "--tasks", "-t", help="Comma-separated task names, task YAML paths or module:NAME Python tasks."),
         goal: Optional[str] = typer.Option(None, "--goal", "-g", help="A goal (built-in name or file): runs the suites that evaluate it."),
