@@ -94,7 +94,7 @@ def write_eval_run(run_dir: Path, tasks: dict[str, list[dict]], *, model_info: d
                    command: str | None, started: float, seed: int = 0) -> dict:
     """Write ``report.json`` (+ html) and the per-item store of one measurement phase."""
     from aligngoals.evaluate.runner import package_versions
-    from aligngoals.report import write_report
+    from aligngoals.evaluate.samples import write_run_report
     from aligngoals.store import RunStore
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,7 @@ def write_eval_run(run_dir: Path, tasks: dict[str, list[dict]], *, model_info: d
         }
         store.set_meta("report", report)
     try:
-        write_report(report, run_dir)
+        write_run_report(report, run_dir)
     except Exception:  # the HTML is a convenience; report.json below is the record
         pass
     atomic_write_json(run_dir / "report.json", report)

@@ -120,9 +120,9 @@ def register(app: typer.Typer) -> None:
         skipped in the report.
         """
         from aligngoals.evaluate.runner import EvalSettings, default_run_id, run_evaluation
+        from aligngoals.evaluate.samples import write_run_report
         from aligngoals.evaluate.suites import resolve_selection
         from aligngoals.models.registry import load_model
-        from aligngoals.report import write_report
 
         if sum(bool(x) for x in (suite, tasks, goal)) > 1:
             raise ConfigError("Pass only one of --suite, --tasks and --goal.")
@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
                 scored = add_reward_scores(report, run_dir, rm_scorer, seed=seed)
             if not scored:
                 console.print("[yellow]--scorer: no task in this run has generated answers to score.[/]")
-        j, h = write_report(report, run_dir)
+        j, h = write_run_report(report, run_dir)
         print_metrics_table(report)
         note = limits_note(report)
         if note:

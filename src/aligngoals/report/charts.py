@@ -182,3 +182,96 @@ def priorities_svg(d: dict | None) -> str | None:
     return _bars(rows, "Bradley-Terry rating (Elo scale, 95% bootstrap interval)" +
                  ("; rows in declared priority order" if d.get("declared_order") else ""),
                  xlim=(min(vals) - pad, max(vals) + pad) if vals else None, chance={"1000": 1000.0})
+
+
+# --- sample-level charts -----------------------------------------------------------------------
+# These read the per-sample records (aligngoals.report.samples), not report.json alone.
+
+def breakdown_bars_svg(task: str, entry: dict) -> str | None:
+    """Per-group bars of a task's breakdown (BBQ categories, CrowS-Pairs bias types, ...), first metric."""
+    breakdown = entry.get("breakdown") or {}
+    metric = next(iter(entry.get("metrics") or {}), None)
+    if not breakdown or metric is None:
+        return None
+    rows = [(f"{group} (n={m[metric]['n']})", m[metric], "#4c72b0") for group, m in breakdown.items()
+            if isinstance(m.get(metric), dict)]
+    overall = (entry.get("metrics") or {}).get(metric) or {}
+    chance = {f"all {overall['value']:.3f}": overall["value"]} if _num(overall.get("value")) else None
+    return _bars(rows, f"{task} · {metric} by group (95% bootstrap interval); dashed: all items", chance=chance,
+                 xlim=None if metric not in ("acc", "acc_norm", "mc1", "mc2", "exact_match") else (0, 1))
+
+
+def reliability_svg(samples: list[dict], *, bins: int = 10, min_n: int = 10) -> str | None:
+    """Reliability diagram: accuracy against the model's own confidence, per task.
+
+    Drawn for tasks whose samples carry both a confidence (the probability of the picked
+    choice) and a right/wrong outcome; ECE is the bin-weighted mean |accuracy - confidence|.
+    """
+    by_task: dict[str, list[tuple[float, float]]] = {}
+    for s in samples:
+        c, ok = s.get("confidence"), s.get("correct")
+        if _num(c) and isinstance(ok, bool):
+            by_task.setdefault(s["task"], []).append((float(c), float(ok)))
+    by_task = {t: v for t, v in by_task.items() if len(v) >= min_n}
+    if not by_task:
+        return None
+    plt = _plt()
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.plot([0, 1], [0, 1], ls="--", color="#888", lw=1, label="perfectly calibrated")
+    edges = np.linspace(0, 1, bins + 1)
+    for task, pts in sorted(by_task.items()):
+        conf = np.array([p[0] for p in pts])
+        acc = np.array([p[1] for p in pts])
+        idx = np.clip(np.digitize(conf, edges) - 1, 0, bins - 1)
+        xs, ys, ece = [], [], 0.0
+        for b in range(bins):
+            mask = idx == b
+            if mask.any():
+                xs.append(conf[mask].mean())
+                ys.append(acc[mask].mean())
+                ece += mask.mean() * abs(acc[mask].mean() - conf[mask].mean())
+        ax.plot(xs, ys, marker="o", label=f"{task} (n={len(pts)}, ECE {ece:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (probability of the picked choice)")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def variant_distribution_svg(samples: list[dict]) -> str | None:
+    """Questionnaire answers per prompt variant: the share of each scale answer, stacked.
+
+    Why first: when the options' order or labels move the answers, the stacks differ
+    between variants; that option-order effect must be seen before reading any profile.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for s in samples:
+        if s.get("kind") != "questionnaire":
+            continue
+        v = (s.get("groups") or {}).get("variant", "?")
+        a = s.get("answer")
+        key = "unparsed" if not _num(a) else f"{float(a):g}"
+        counts.setdefault(v, {}).setdefault(key, 0)
+        counts[v][key] += 1
+    if not counts:
+        return None
+    plt = _plt()
+    values = sorted({k for c in counts.values() for k in c}, key=lambda k: (k == "unparsed", float(k) if k != "unparsed" else 0))
+    variants = sorted(counts)
+    cmap = plt.get_cmap("viridis", max(2, len(values)))
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(variants) + 1.4))
+    left = [0.0] * len(variants)
+    for j, val in enumerate(values):
+        share = [counts[v].get(val, 0) / sum(counts[v].values()) for v in variants]
+        ax.barh(variants, share, left=left, color="#bbbbbb" if val == "unparsed" else cmap(j), label=val)
+        left = [a + b for a, b in zip(left, share)]
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of answers (parsed scale value)")
+    ax.legend(title="answer", fontsize=7, ncol=min(len(values), 8), loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    fig.tight_layout()
+    return _svg(fig)
