@@ -187,7 +187,12 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]The judge is the same model as run(s) {escape(', '.join(summary['self_preference_risk']))}: "
                           "its verdicts may favour its own answers (self-preference). Prefer a judge that is not a contestant.[/]",
                           soft_wrap=True)
-        console.print(f"Wrote [bold]{escape(str(Path(run_dir) / 'judge.json'))}[/]. Next: aligngoals leaderboard {escape(str(run_dir))}")
+        from aligngoals.evaluate.samples import write_samples_page
+
+        html = write_samples_page(run_dir, model={"name": f"judge {judge}", "backend": mode},
+                                  run={"id": Path(run_dir).name, "dir": str(run_dir)}, sections={"judge": summary})
+        console.print(f"Wrote [bold]{escape(str(Path(run_dir) / 'judge.json'))}[/] and [bold]{escape(str(html))}[/]. "
+                      f"Next: aligngoals leaderboard {escape(str(run_dir))}")
 
     @app.command("leaderboard")
     def leaderboard_command(

@@ -50,3 +50,13 @@ def load_samples(run_dir: str | Path) -> list[dict]:
 def write_run_report(report: dict, run_dir: str | Path) -> tuple[Path, Path]:
     """``report.json``, ``samples.jsonl`` and ``report.html`` with every stored sample of the run."""
     return write_report(report, run_dir, samples=run_samples(run_dir, report))
+
+
+def write_samples_page(run_dir: str | Path, *, model: dict, run: dict, sections: dict,
+                       settings: Optional[dict] = None) -> Path:
+    """``report.html`` and ``samples.jsonl`` of a run that is not an evaluation (a survey, a judging):
+    its summary as sections and every stored item as samples; no report.json."""
+    envelope = {"model": model or {}, "run": run or {}, "settings": settings or {}, "tasks": {}, "sections": sections,
+                "packages": {}}
+    _, html = write_report(envelope, run_dir, samples=run_samples(run_dir, envelope), write_json=False)
+    return html

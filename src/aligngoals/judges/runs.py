@@ -284,7 +284,7 @@ def judge_runs(
             rows = []
             for (it, a, b), res in zip(keys, results):
                 rec = {"task": it.task, "item_id": it.item_id, "prompt": it.prompt, "reference": it.reference,
-                       "model_a": a, "model_b": b,
+                       "model_a": a, "model_b": b, "answer_a": it.outputs[a], "answer_b": it.outputs[b],
                        "len_a": len(it.outputs[a]), "len_b": len(it.outputs[b]), **res.to_dict()}
                 rows.append((f"{it.task}::{it.item_id}::{a}::{b}", rec))
             store.put_items("pairwise", rows)
@@ -300,7 +300,7 @@ def judge_runs(
             rows = []
             for (it, lab), res in zip(keys, results):
                 rec = {"task": it.task, "item_id": it.item_id, "prompt": it.prompt, "reference": it.reference,
-                       "model": lab, "len": len(it.outputs[lab]), **res.to_dict()}
+                       "model": lab, "len": len(it.outputs[lab]), "answer": it.outputs[lab], **res.to_dict()}
                 rows.append((f"{it.task}::{it.item_id}::{lab}", rec))
             store.put_items("single", rows)
         summary = summarize_judge_run(store, config)

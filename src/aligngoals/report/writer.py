@@ -101,10 +101,16 @@ def value_charts(report: dict) -> dict:
 
 
 def write_report(report: dict, run_dir: str | Path, examples: list[dict] | None = None,
-                 samples: list[dict] | None = None) -> tuple[Path, Path]:
-    """``report.json`` and ``report.html`` (and ``samples.jsonl`` when samples are given)."""
+                 samples: list[dict] | None = None, *, write_json: bool = True) -> tuple[Path, Path]:
+    """``report.json`` and ``report.html`` (and ``samples.jsonl`` when samples are given).
+
+    ``write_json=False`` leaves report.json out: survey and judge runs keep their own
+    summary files, and a report.json there would pass them off as evaluation runs.
+    """
     run_dir = Path(run_dir)
-    j = atomic_write_json(run_dir / "report.json", report)
+    j = run_dir / "report.json"
+    if write_json:
+        atomic_write_json(j, report)
     if samples is not None:
         write_samples(run_dir, samples)
     h = atomic_write_text(run_dir / "report.html", render_html(report, examples, samples))
