@@ -68,6 +68,10 @@ def test_samples_of_every_producer():
                                                         "probs": None, "value": 5, "status": "ok"})
     assert q["kind"] == "questionnaire" and q["answer"] == 5.0 and q["groups"]["variant"] == "v1: descending, verbal"
     assert ["parsed answer", "5"] in q["fields"]
+    qd = sample_from_item("survey:pvq:distribution", "0/0/a", {"persona": "model", "variant": {"index": 0}, "item": "a",
+                                                              "prompt": ["How much?"], "output": None, "probs": [0.1, 0.6, 0.3],
+                                                              "value": 2.2, "status": "ok"})
+    assert qd["distribution"] == [0.1, 0.6, 0.3] and "scale point 2 of 3" in qd["output"] and qd["answer"] == 2.2
 
     pw = sample_from_item("pairwise", "t::1::a::b", {
         "task": "t", "item_id": "1", "prompt": "Q", "reference": None, "model_a": "a", "model_b": "b", "answer_a": "A!",

@@ -249,15 +249,18 @@ def variant_distribution_svg(samples: list[dict]) -> str | None:
     Why first: when the options' order or labels move the answers, the stacks differ
     between variants; that option-order effect must be seen before reading any profile.
     """
-    counts: dict[str, dict[str, int]] = {}
+    counts: dict[str, dict[str, float]] = {}
     for s in samples:
         if s.get("kind") != "questionnaire":
             continue
-        v = (s.get("groups") or {}).get("variant", "?")
+        c = counts.setdefault((s.get("groups") or {}).get("variant", "?"), {})
+        if s.get("distribution"):  # distribution mode: the probability mass on each scale point
+            for i, p in enumerate(s["distribution"]):
+                c[str(i + 1)] = c.get(str(i + 1), 0.0) + float(p)
+            continue
         a = s.get("answer")
         key = "unparsed" if not _num(a) else f"{float(a):g}"
-        counts.setdefault(v, {}).setdefault(key, 0)
-        counts[v][key] += 1
+        c[key] = c.get(key, 0.0) + 1.0
     if not counts:
         return None
     plt = _plt()
@@ -271,7 +274,7 @@ def variant_distribution_svg(samples: list[dict]) -> str | None:
         ax.barh(variants, share, left=left, color="#bbbbbb" if val == "unparsed" else cmap(j), label=val)
         left = [a + b for a, b in zip(left, share)]
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of answers (parsed scale value)")
-    ax.legend(title="answer", fontsize=7, ncol=min(len(values), 8), loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    ax.set_xlabel("share of answers (rating: parsed replies; distribution: probability mass)")
+    ax.legend(title="scale point", fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return _svg(fig)

@@ -179,8 +179,14 @@ def questionnaire_sample(task: str, item_id: str, rec: dict) -> dict:
     v = rec.get("variant") or {}
     vname = f"v{v.get('index')}: {v.get('order')}, {v.get('labels')}" if isinstance(v, dict) else str(v)
     s["groups"].update({"variant": vname, "item": str(rec.get("item")), "respondent": str(rec.get("persona"))})
-    if rec.get("probs") is not None:
-        s["fields"].append(["probability per scale point", json.dumps(rec["probs"], ensure_ascii=False)])
+    probs = rec.get("probs")
+    if isinstance(probs, list) and probs and all(_num(p) is not None for p in probs):
+        # Distribution mode: no reply text; the model's probability of each scale point (low to high).
+        s["distribution"] = [float(p) for p in probs]
+        top = max(range(len(probs)), key=lambda i: probs[i])
+        s["output"] = f"(scored, not generated) most probable: scale point {top + 1} of {len(probs)}, p = {probs[top]:.3f}"
+        s["fields"].append(["probability per scale point (low to high)",
+                            "  ".join(f"{i + 1}: {float(p):.3f}" for i, p in enumerate(probs))])
     value = _num(rec.get("value"))
     s["fields"].append(["parsed answer", "(unparsed)" if value is None else f"{value:g}"])
     s["fields"].append(["status", str(rec.get("status"))])
