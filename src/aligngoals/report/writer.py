@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from aligngoals.io import atomic_write_json, atomic_write_text
 from aligngoals.report import charts as _charts
 from aligngoals.report.charts import metric_bars_svg
+from aligngoals.report.schema import validate_report
 
 
 def _fmt(v: Any) -> str:
@@ -50,7 +51,9 @@ def value_charts(report: dict) -> dict:
 
 
 def write_report(report: dict, run_dir: str | Path, examples: list[dict] | None = None) -> tuple[Path, Path]:
+    """Validate ``report`` against the typed schema, then write report.json and report.html atomically."""
     run_dir = Path(run_dir)
+    validate_report(report, source=str(run_dir / "report.json"))
     j = atomic_write_json(run_dir / "report.json", report)
     h = atomic_write_text(run_dir / "report.html", render_html(report, examples))
     return j, h
