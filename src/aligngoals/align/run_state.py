@@ -165,7 +165,7 @@ class AlignRun:
         self.progress.note(f"Measuring '{phase}' on {len(self.heldout)} held-out examples")
         kw = dict(batch_tokens=2048, max_batch=cfg.eval_batch_size, max_length=cfg.max_length if cfg.eval_fit else None)
         tasks: dict[str, list[dict]] = {}
-        if cfg.method == "reward":
+        if cfg.spec.model_kind == "sequence_classifier":
             from aligngoals.align.scoring import RewardModelScorer
 
             view = RewardModelScorer(model, tokenizer, device=self.device, batch_size=cfg.eval_batch_size)
@@ -174,9 +174,9 @@ class AlignRun:
             if any(ex.pairs() for ex in self.heldout):
                 tasks["heldout_preference"] = E.preference_items(model, tokenizer, self.heldout,
                                                                  system_prompt=system_prompt, **kw)
-            if cfg.method == "sft":
+            if cfg.spec.data == "demonstrations":
                 tasks["heldout_nll"] = E.nll_items(model, tokenizer, self.heldout, system_prompt=system_prompt, **kw)
-            if cfg.reward_model and cfg.method in ("rloo", "ppo", "raft", "rrhf"):
+            if cfg.reward_model and cfg.spec.samples:
                 tasks["heldout_reward"] = E.reward_items(model, tokenizer, self.scorer(), self.heldout,
                                                          max_new_tokens=cfg.max_new_tokens, system_prompt=system_prompt,
                                                          batch_size=cfg.eval_batch_size)

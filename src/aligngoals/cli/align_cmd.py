@@ -134,7 +134,8 @@ def register(app: typer.Typer) -> None:
         then: aligngoals eval --model hf:runs/dpo ...   and   aligngoals compare runs/dpo
         Multi-GPU: accelerate launch -m aligngoals.cli.main align dpo ... (see docs/alignment.md).
         """
-        from aligngoals.align.config import METHODS, make_config
+        from aligngoals.align.config import make_config
+        from aligngoals.align.methods import method_names
 
         method = method.strip().lower()
         if method == "merge":
@@ -144,8 +145,8 @@ def register(app: typer.Typer) -> None:
                 merge_adapter(out_dir, device=device or "cpu")
             console.print(f"Merged model written to [bold]{escape(str(out_dir))}[/] (load it with --model hf:{escape(str(out_dir))}).")
             return
-        if method not in METHODS:
-            raise ConfigError(f"Unknown alignment method {method!r}.", hint=f"Use one of: {', '.join(METHODS)}, merge.")
+        if method not in method_names():
+            raise ConfigError(f"Unknown alignment method {method!r}.", hint=f"Use one of: {', '.join(method_names())}, merge.")
         if data is None:
             raise ConfigError(f"'aligngoals align {method}' needs training data.", hint="Pass --data FILE (and --format NAME if needed).")
         cfg = make_config(

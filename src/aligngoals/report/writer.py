@@ -23,6 +23,7 @@ from aligngoals.io import atomic_write_json, atomic_write_text
 from aligngoals.report import charts as _charts
 from aligngoals.report.charts import metric_bars_svg
 from aligngoals.report.samples import finite_json, write_samples
+from aligngoals.report.schema import validate_report
 
 
 def _fmt(v: Any) -> str:
@@ -102,14 +103,16 @@ def value_charts(report: dict) -> dict:
 
 def write_report(report: dict, run_dir: str | Path, examples: list[dict] | None = None,
                  samples: list[dict] | None = None, *, write_json: bool = True) -> tuple[Path, Path]:
-    """``report.json`` and ``report.html`` (and ``samples.jsonl`` when samples are given).
+    """Validate ``report`` against the typed schema, then write report.json, samples.jsonl (when
+    samples are given) and report.html atomically.
 
-    ``write_json=False`` leaves report.json out: survey and judge runs keep their own
-    summary files, and a report.json there would pass them off as evaluation runs.
+    ``write_json=False`` leaves report.json out (and the schema check with it): survey and judge
+    runs keep their own summary files, and a report.json there would pass them off as evaluation runs.
     """
     run_dir = Path(run_dir)
     j = run_dir / "report.json"
     if write_json:
+        validate_report(report, source=str(j))
         atomic_write_json(j, report)
     if samples is not None:
         write_samples(run_dir, samples)

@@ -45,8 +45,7 @@ class DilemmaConfig:
 
 
 def _chat(model: Any, user: str) -> str:
-    base = getattr(model, "model", model)
-    return base.apply_chat_template([ChatMessage("user", user)], add_generation_prompt=True)
+    return model.apply_chat_template([ChatMessage("user", user)], add_generation_prompt=True)
 
 
 def presentation_prompt(ds: DilemmaSet, sc: Scenario, order: Sequence[str], mode: str) -> str:

@@ -94,8 +94,7 @@ class NormsConfig:
 
 
 def _chat(model: Any, user: str) -> str:
-    base = getattr(model, "model", model)
-    return base.apply_chat_template([ChatMessage("user", user)], add_generation_prompt=True)
+    return model.apply_chat_template([ChatMessage("user", user)], add_generation_prompt=True)
 
 
 def _sit_line(it: NormItem) -> str:

@@ -23,21 +23,19 @@ Two modes:
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import re
-import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from aligngoals import __version__
 from aligngoals.errors import ConfigError
-from aligngoals.evaluate.cached import CachedModel, run_record
+from aligngoals.evaluate.cached import CachedModel
+from aligngoals.evaluate.run import Run
 from aligngoals.io import atomic_write_json, stable_hash
 from aligngoals.models.base import GenerationRequest, GenerationSettings, LoglikelihoodRequest, Model
-from aligngoals.store import RunStore
+from aligngoals.report.schema import validate_report
 from aligngoals.values.questionnaires.instrument import Instrument, read_mapping
 from aligngoals.values.questionnaires.prompts import (
     Variant,
@@ -418,64 +416,64 @@ def run_survey(
         raise ConfigError("The same persona or country is given twice.", hint="Give each persona once.")
     design = design_variants(variants, len(inst.prompt.stems))
     run_dir = Path(out_dir) if out_dir else default_survey_dir(model.name, inst, mode)
-    started = _dt.datetime.now(_dt.timezone.utc)
-    t0 = time.perf_counter()
-    store = RunStore(run_dir)
+    fingerprint = {"model": model.identity, "instrument": inst.name, "mode": mode}
+    run = Run(run_dir, kind="survey_fingerprint", fingerprint=fingerprint, command=command, progress=progress,
+              describe=lambda previous: (
+                  f"Run directory {run_dir} holds a different survey (model {previous.get('model', {}).get('name')}, "
+                  f"instrument {previous.get('instrument')}, mode {previous.get('mode')})."))
     try:
-        fingerprint = {"model": model.identity, "instrument": inst.name, "mode": mode}
-        store.claim("survey_fingerprint", fingerprint, lambda previous: (
-            f"Run directory {run_dir} holds a different survey (model {previous.get('model', {}).get('name')}, "
-            f"instrument {previous.get('instrument')}, mode {previous.get('mode')})."))
-        cached = CachedModel(model, store)
-        cells = _build_requests(inst, design, persona_list)
-        n_requests = len(cells) if mode == "rating" else sum(len(c["options"]) for c in cells)
-        bar = progress(f"Surveying {inst.name} ({mode})", n_requests) if progress else None
-        advance = bar.advance if bar is not None else None
-        if mode == "rating":
-            _administer_rating(cached, cells, max_tokens, seed, advance)
-        else:
-            _administer_distribution(cached, model, cells, advance)
-        task = f"survey:{inst.name}:{mode}"
-        store.put_items(task, [
-            (f"{c['persona']}/{c['variant'].index}/{inst.items[c['item']].id}", {
-                "persona": labels[c["persona"]], "variant": c["variant"].to_dict(), "item": inst.items[c["item"]].id,
-                "prompt": [m.content for m in c["messages"]], "output": c.get("output"), "probs": c.get("probs"),
-                "value": c["value"], "status": c["status"]})
-            for c in cells
-        ])
-        scorer = Scorer(inst)
-        profiles = {}
-        for pi, label in enumerate(labels):
-            mine = [c for c in cells if c["persona"] == pi]
-            profiles[label] = _profile(inst, scorer, mine, design, persona_list[pi], mode=mode, resample=resample,
-                                       n_boot=n_boot, seed=seed, target=tgt)
-        answers = []
-        for c in cells:
-            a = {"respondent": labels[c["persona"]], "variant": c["variant"].index, "item": inst.items[c["item"]].id,
-                 "value": c["value"], "status": c["status"]}
+        with run:
+            store = run.store
+            assert store is not None
+            cached = run.cached(model)
+            cells = _build_requests(inst, design, persona_list)
+            n_requests = len(cells) if mode == "rating" else sum(len(c["options"]) for c in cells)
+            bar = run.bar(f"Surveying {inst.name} ({mode})", n_requests)
+            advance = bar.advance
             if mode == "rating":
-                a["output"] = c["output"]
+                _administer_rating(cached, cells, max_tokens, seed, advance)
             else:
-                a["probs"] = c["probs"]
-                a["mass"] = c["mass"]
-            answers.append(a)
-        result = {
-            "aligngoals_version": __version__,
-            "run": run_record(run_dir, command, started, t0, cached),
-            "model": model.info,
-            "instrument": inst.summary(),
-            "settings": {"mode": mode, "variants": [v.to_dict() for v in design], "respondents": labels,
-                         "personas": list(personas or []), "countries": list(countries or []), "limit": limit,
-                         "seed": seed, "max_tokens": max_tokens if mode == "rating" else None, "n_boot": n_boot,
-                         "resample": resample, "target": tgt.get("name") if tgt else None},
-            "profiles": profiles,
-            "answers": answers,
-        }
-        result = _clean(result)
-        atomic_write_json(run_dir / SURVEY_FILENAME, result)
-        store.set_meta("survey", {"file": SURVEY_FILENAME, "finished": result["run"]["finished"]})
-        return result
+                _administer_distribution(cached, model, cells, advance)
+            task = f"survey:{inst.name}:{mode}"
+            store.put_items(task, [
+                (f"{c['persona']}/{c['variant'].index}/{inst.items[c['item']].id}", {
+                    "persona": labels[c["persona"]], "variant": c["variant"].to_dict(), "item": inst.items[c["item"]].id,
+                    "prompt": [m.content for m in c["messages"]], "output": c.get("output"), "probs": c.get("probs"),
+                    "value": c["value"], "status": c["status"]})
+                for c in cells
+            ])
+            scorer = Scorer(inst)
+            profiles = {}
+            for pi, label in enumerate(labels):
+                mine = [c for c in cells if c["persona"] == pi]
+                profiles[label] = _profile(inst, scorer, mine, design, persona_list[pi], mode=mode, resample=resample,
+                                           n_boot=n_boot, seed=seed, target=tgt)
+            answers = []
+            for c in cells:
+                a = {"respondent": labels[c["persona"]], "variant": c["variant"].index, "item": inst.items[c["item"]].id,
+                     "value": c["value"], "status": c["status"]}
+                if mode == "rating":
+                    a["output"] = c["output"]
+                else:
+                    a["probs"] = c["probs"]
+                    a["mass"] = c["mass"]
+                answers.append(a)
+            bar.close()
+            result = run.envelope(
+                model=model,
+                report_kind="survey",
+                instrument=inst.summary(),
+                settings={"mode": mode, "variants": [v.to_dict() for v in design], "respondents": labels,
+                          "personas": list(personas or []), "countries": list(countries or []), "limit": limit,
+                          "seed": seed, "max_tokens": max_tokens if mode == "rating" else None, "n_boot": n_boot,
+                          "resample": resample, "target": tgt.get("name") if tgt else None},
+                profiles=profiles,
+                answers=answers,
+            )
+            result = validate_report(_clean(result), source=str(run_dir / SURVEY_FILENAME))
+            atomic_write_json(run_dir / SURVEY_FILENAME, result)
+            store.set_meta("survey", {"file": SURVEY_FILENAME, "finished": result["run"]["finished"]})
+            return result
     finally:
-        store.close()
         if own_model:
             model.close()
