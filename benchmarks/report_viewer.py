@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from aligngoals.report import write_report
+from aligngoals.report.schema import SCHEMA_VERSION
 
 WORDS = ("the model answer question value harmful request refuse assistant helpful honest because people "
          "should would never always child friend money work law safety privacy truth kind fair rule "
@@ -58,8 +59,11 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     samples = synthetic_samples(args.n)
-    report = {"model": {"name": "synthetic", "backend": "none"}, "run": {"id": "viewer-benchmark"}, "settings": {},
-              "tasks": {}, "sections": {}, "packages": {}}
+    report = {"schema_version": SCHEMA_VERSION, "aligngoals_version": "benchmark",
+              "model": {"name": "synthetic", "backend": "none"},
+              "run": {"id": "viewer-benchmark", "dir": "", "started": "", "finished": "", "wall_s": 0.0,
+                      "requests_cached": 0, "requests_computed": 0},
+              "settings": {}, "tasks": {}, "sections": {}, "packages": {}}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         _, html = write_report(report, tmp, samples=samples)

@@ -9,6 +9,7 @@ import pytest
 
 from aligngoals.report import write_report
 from aligngoals.report.samples import SAMPLES_FILE, read_samples, sample_from_item
+from aligngoals.report.schema import SCHEMA_VERSION
 from viewer_browser import browser, open_page  # noqa: F401  (browser is a fixture)
 
 HOSTILE = ["<script>window.__pwned = 1</script>", "</script><script>window.__pwned = 2</script>",
@@ -16,8 +17,10 @@ HOSTILE = ["<script>window.__pwned = 1</script>", "</script><script>window.__pwn
 
 
 def _report(name: str = "test-model") -> dict:
-    return {"model": {"name": name, "backend": "test"}, "run": {"id": "r1"}, "settings": {"seed": 0},
-            "tasks": {}, "sections": {}, "packages": {}}
+    return {"schema_version": SCHEMA_VERSION, "aligngoals_version": "0", "model": {"name": name, "backend": "test"},
+            "run": {"id": "r1", "dir": "d", "started": "s", "finished": "f", "wall_s": 1.0, "requests_cached": 0,
+                    "requests_computed": 0},
+            "settings": {"seed": 0}, "tasks": {}, "sections": {}, "packages": {}}
 
 
 def _mc(task: str, i: int, ok: bool, group: str) -> dict:
