@@ -16,7 +16,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 HERE = Path(__file__).parent
 
 
-def shot(browser, html: Path, out: str, *, outcome: str | None, open_nth: int, search: str | None = None) -> None:
+def shot(browser, html: Path, out: str, *, outcome: str | None, open_nth: int, search: str | None = None,
+         full_page: bool = False) -> None:
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.goto(html.resolve().as_uri())
     page.wait_for_selector("html[data-viewer=ready]", timeout=20000)
@@ -25,8 +26,9 @@ def shot(browser, html: Path, out: str, *, outcome: str | None, open_nth: int, s
     if search:
         page.fill("#f-search", search)
     page.locator("#v-list details.sample summary").nth(open_nth).click()
-    page.evaluate("document.getElementById('viewer').previousElementSibling.scrollIntoView()")
-    page.screenshot(path=str(HERE / out))
+    if not full_page:
+        page.evaluate("document.getElementById('viewer').previousElementSibling.scrollIntoView()")
+    page.screenshot(path=str(HERE / out), full_page=full_page)
     page.close()
 
 
@@ -35,7 +37,7 @@ def main() -> None:
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         shot(b, report_run / "report.html", "report.png", outcome="incorrect", open_nth=1)
-        shot(b, compare_dir / "compare.html", "compare.png", outcome=None, open_nth=0)
+        shot(b, compare_dir / "compare.html", "compare.png", outcome=None, open_nth=0, full_page=True)
         if len(sys.argv) > 3:
             shot(b, Path(sys.argv[3]) / "report.html", "values.png", outcome=None, open_nth=0, search="attack")
         b.close()

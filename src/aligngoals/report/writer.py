@@ -55,7 +55,7 @@ def viewer_script() -> tuple[str, str]:
 def embed(payload: dict) -> str:
     """gzip + base64 of the JSON payload, for the page's data element."""
     raw = json.dumps(finite_json(payload), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(gzip.compress(raw, compresslevel=3, mtime=0)).decode("ascii")
+    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
 
 
 def page_context(payload: dict | None) -> dict:
