@@ -208,3 +208,23 @@ def test_compare_cli_writes_page_with_changed_items(browser, tmp_path):  # noqa:
     assert res.exit_code == 0, res.output
     three = json.loads((tmp_path / "cmp3" / "comparison.json").read_text())
     assert [d["vs"] for d in three["metrics"][0]["diffs"]] == ["after", "third"]
+
+
+def test_charts_for_breakdowns_calibration_and_variants(tmp_path):
+    from aligngoals.report import render_html
+
+    report = _report()
+    m = lambda v, n: {"value": v, "ci_low": max(0.0, v - 0.2), "ci_high": min(1.0, v + 0.2), "n": n}  # noqa: E731
+    report["tasks"]["bbq"] = {"level": "preferences", "type": "multiple_choice", "n": 30, "metrics": {"acc": m(0.5, 30)},
+                              "breakdown": {"Age": {"acc": m(0.3, 15)}, "Gender": {"acc": m(0.7, 15)}}}
+    samples = [_mc("bbq", i, i % 2 == 0, "Age" if i < 15 else "Gender") for i in range(30)]
+    samples += [sample_from_item("survey:x:rating", f"{v}/{i}", {"variant": {"index": v, "order": o, "labels": "numeric"},
+                                                                "item": str(i), "prompt": ["?"], "output": str(1 + (i + v) % 5),
+                                                                "value": 1 + (i + v) % 5, "status": "ok"})
+                for v, o in ((0, "ascending"), (1, "descending")) for i in range(10)]
+    html = render_html(report, samples=samples)
+    for title in ("Breakdowns by group", "Calibration", "Questionnaire answers per prompt variant"):
+        section = html.split(f"<h2>{title}</h2>", 1)
+        assert len(section) == 2 and "<svg" in section[1].split("<h2>", 1)[0], title
+    assert "ECE" in html and "Gender (n=15)" in html
+    assert "Calibration" not in render_html(report, samples=samples[:5])  # too few confident samples to plot
