@@ -17,10 +17,12 @@ HERE = Path(__file__).parent
 
 
 def shot(browser, html: Path, out: str, *, outcome: str | None, open_nth: int, search: str | None = None,
-         full_page: bool = False) -> None:
+         full_page: bool = False, task: str | None = None) -> None:
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.goto(html.resolve().as_uri())
     page.wait_for_selector("html[data-viewer=ready]", timeout=20000)
+    if task:
+        page.select_option("#f-task", task)
     if outcome:
         page.select_option("#f-outcome", outcome)
     if search:
@@ -39,7 +41,7 @@ def main() -> None:
         shot(b, report_run / "report.html", "report.png", outcome="incorrect", open_nth=1)
         shot(b, compare_dir / "compare.html", "compare.png", outcome=None, open_nth=0, full_page=True)
         if len(sys.argv) > 3:
-            shot(b, Path(sys.argv[3]) / "report.html", "values.png", outcome=None, open_nth=0, search="attack")
+            shot(b, Path(sys.argv[3]) / "report.html", "values.png", outcome=None, open_nth=0, task="safety_attacks")
         b.close()
 
 
