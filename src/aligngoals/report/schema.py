@@ -158,3 +158,7 @@ def json_schema() -> dict:
         "oneOf": [refs[(Report, "validation")], refs[(SurveyReport, "validation")]],
         **top,
     }
+
+
+if __name__ == "__main__":  # python -m aligngoals.report.schema > docs/report.schema.json
+    print(json.dumps(json_schema(), indent=2, sort_keys=True))
