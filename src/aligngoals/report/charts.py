@@ -67,8 +67,8 @@ def _err(m: dict) -> tuple[float, float, float]:
     """(value, lower error, upper error) of a summarize() dict; a missing bound gives no bar."""
     v = float(m["value"])
     lo = m.get("ci_low")
+    hi = m.get("ci_high")
     return v, max(0.0, v - lo) if _num(lo) else 0.0, max(0.0, hi - v) if _num(hi) else 0.0
-    return v, (v - lo) if _num(lo) else 0.0, (hi - v) if _num(hi) else 0.0
 
 
 def profile_radar_svg(q: dict | None) -> str | None:
