@@ -16,7 +16,7 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aligngoals.errors import ConfigError
+from aligngoals.errors import ConfigError, config_error
 
 LEVELS = ("instructions", "preferences", "values")
 
@@ -234,12 +234,4 @@ def validate_task_spec(raw: dict, *, where: str) -> TaskSpec:
     try:
         return TaskSpec.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"]) or "(top level)"
-        msg = first["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        raise ConfigError(
-            f"{where}: field '{loc}': {msg}.",
-            hint="See docs/tasks.md for the fields a task declares.",
-        ) from exc
+        raise config_error(exc, where, hint="See docs/tasks.md for the fields a task declares.") from exc
