@@ -15,7 +15,7 @@ from typing import Any
 
 from aligngoals.align.config import RESUME_FREE_FIELDS, AlignConfig
 from aligngoals.align.runlog import Deadline, NullProgress, Progress, TrainLog
-from aligngoals.errors import AligngoalsError, ConfigError
+from aligngoals.errors import ConfigError
 
 
 @dataclass
@@ -58,16 +58,6 @@ def is_main_process() -> bool:
     import os
 
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def resolve_device(device: str | None) -> str:
-    import torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AligngoalsError(f"--device {device} was asked for but CUDA is not available here.", hint="Use --device cpu.")
-    return device
 
 
 class AlignRun:

@@ -20,10 +20,11 @@ import json
 import time
 
 from aligngoals.align.config import AlignConfig
-from aligngoals.align.run_state import AlignResult, AlignRun, is_main_process, resolve_device
+from aligngoals.align.run_state import AlignResult, AlignRun, is_main_process
 from aligngoals.align.runlog import Deadline, Progress, peak_memory_mb, reset_peak_memory
 from aligngoals.errors import ConfigError
 from aligngoals.io import atomic_write_json
+from aligngoals.models.hf import resolve_device
 
 SUMMARY_FILENAME = "summary.json"
 

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from aligngoals.errors import AligngoalsError
 from aligngoals.evaluate.run import ProgressFactory, Run, package_versions
@@ -35,17 +37,19 @@ from aligngoals.models.base import GenerationRequest, LoglikelihoodRequest, Mode
 from aligngoals.store import RunStore
 
 
-@dataclass
-class EvalSettings:
+class EvalSettings(BaseModel):
+    """What an evaluation run does beyond its tasks: seed, limits, data folder."""
+
+    model_config = ConfigDict(extra="forbid")
     seed: int = 0
-    limit: int | None = None
+    limit: Optional[int] = Field(None, ge=1)
     """``--limit``: overrides every task's own and every suite's limit."""
-    suite: str | None = None
-    data_dir: str | None = None
-    extra: dict = field(default_factory=dict)
-    limits: dict[str, int] = field(default_factory=dict)
+    suite: Optional[str] = None
+    data_dir: Optional[str] = None
+    extra: dict = Field(default_factory=dict)
+    limits: dict[str, int] = Field(default_factory=dict)
     """Per-task limits set by a suite file (task name -> N); below ``limit``, above the task's own."""
-    goal: str | None = None
+    goal: Optional[str] = None
 
     def limit_for(self, task: Task) -> Optional[int]:
         if self.limit is not None:

@@ -22,8 +22,9 @@ def metric_bars_svg(report: dict) -> str | None:
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.0))
     labels = [r[0] for r in rows][::-1]
     vals = [r[1] for r in rows][::-1]
-    lo = [r[1] - (r[2] if r[2] is not None else r[1]) for r in rows][::-1]
-    hi = [(r[3] if r[3] is not None else r[1]) - r[1] for r in rows][::-1]
+    # A value can sit outside its interval (a percentile bootstrap of a skewed metric); bars clamp at 0.
+    lo = [max(0.0, r[1] - (r[2] if r[2] is not None else r[1])) for r in rows][::-1]
+    hi = [max(0.0, (r[3] if r[3] is not None else r[1]) - r[1]) for r in rows][::-1]
     ax.barh(labels, vals, xerr=[lo, hi], color="#4c72b0", ecolor="#222", capsize=3)
     ax.set_xlabel("value (95% bootstrap interval)")
     ax.grid(axis="x", alpha=0.3)
@@ -67,7 +68,7 @@ def _err(m: dict) -> tuple[float, float, float]:
     v = float(m["value"])
     lo = m.get("ci_low")
     hi = m.get("ci_high")
-    return v, (v - lo) if _num(lo) else 0.0, (hi - v) if _num(hi) else 0.0
+    return v, max(0.0, v - lo) if _num(lo) else 0.0, max(0.0, hi - v) if _num(hi) else 0.0
 
 
 def profile_radar_svg(q: dict | None) -> str | None:
@@ -90,7 +91,7 @@ def profile_radar_svg(q: dict | None) -> str | None:
     hi = np.array([e["ci_high"] if _num(e.get("ci_high")) else e["score"] for _, e in dims], dtype=float)
     if len(dims) < 3:
         fig, ax = plt.subplots(figsize=(5, 0.5 * len(dims) + 1.2))
-        ax.barh(names, vals, xerr=[vals - lo, hi - vals], color="#55a868", ecolor="#222", capsize=3)
+        ax.barh(names, vals, xerr=[np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)], color="#55a868", ecolor="#222", capsize=3)
         ax.set_xlabel("score (95% interval)")
         fig.tight_layout()
         return _svg(fig)

@@ -19,7 +19,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aligngoals.errors import AligngoalsError
+from aligngoals.errors import AligngoalsError, config_error
 
 SCHEMA_VERSION = 1
 """Bump when a key readers rely on changes meaning or disappears; adding keys does not bump it."""
@@ -129,9 +129,8 @@ def validate_report(data: dict, *, source: str = "report") -> dict:
     try:
         cls.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise AligngoalsError(f"{source}: field '{where}': {err['msg']}.") from None
+        raise config_error(exc, source, cls=AligngoalsError,
+                           hint="See docs/report.schema.json for what a report holds.") from None
     return data
 
 
@@ -158,3 +157,7 @@ def json_schema() -> dict:
         "oneOf": [refs[(Report, "validation")], refs[(SurveyReport, "validation")]],
         **top,
     }
+
+
+if __name__ == "__main__":  # python -m aligngoals.report.schema > docs/report.schema.json
+    print(json.dumps(json_schema(), indent=2, sort_keys=True))

@@ -20,11 +20,12 @@ Use::
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Literal, Optional
 
-from aligngoals.errors import AligngoalsError, ConfigError, DataError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aligngoals.errors import AligngoalsError, ConfigError, DataError, config_error
 from aligngoals.evaluate.run import Run
 from aligngoals.io import stable_hash
 from aligngoals.store import RunStore
@@ -33,12 +34,13 @@ from aligngoals.values.measurements import SuiteEnv, measurements_for, plan_all,
 ProgressFactory = Callable[[str, int], Any]
 
 
-@dataclass
-class ValueSuiteOptions:
+class ValueSuiteOptions(BaseModel):
     """What the value suite runs and how big it is. Defaults keep ``eval --goal hhh`` to a few minutes on 2 CPU cores.
 
     ``--limit N`` (``EvalSettings.limit``) caps every size below at N.
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     norms: bool = True
     safety: bool = True
@@ -47,31 +49,31 @@ class ValueSuiteOptions:
     """Also rank the basic values of value systems the goal's principles reference (Schwartz), when a set exists."""
     questionnaire: bool = True
     """Administer a questionnaire (the value profile) with :mod:`aligngoals.values.questionnaires`."""
-    judge: str = "self"
+    judge: Literal["self", "model", "none"] = "self"
     """Safety judge: ``self`` (the evaluated model judges; cheap, weak for small models), ``model``
     (the ``judge_model`` passed to :func:`run_value_suite`), or ``none``."""
-    judge_scoring: str = "loglik"
+    judge_scoring: Literal["loglik", "generate"] = "loglik"
     """``loglik`` (REFUSED vs COMPLIED by log-likelihood; never unparsed, names no principles) or
     ``generate`` (the judge writes a verdict and the violated principles; parsed)."""
     norms_judge: bool = False
     """Grade generated rules of thumb with the judge too (optional; off by default)."""
     # sizes (defaults: about 3-5 minutes for the 135M embedded model on 2 busy CPU cores)
-    n_harmful: int = 8
+    n_harmful: int = Field(8, ge=1)
     """Harmful requests; each also runs under every attack type (8 -> 8 plain + 40 attacked replies)."""
-    n_benign: int = 10
-    n_judge: int = 30
-    n_ethics: int = 30
-    n_name: int = 20
-    n_generate: int = 10
-    n_dilemmas: Optional[int] = None
-    n_items: Optional[int] = None
+    n_benign: int = Field(10, ge=1)
+    n_judge: int = Field(30, ge=1)
+    n_ethics: int = Field(30, ge=1)
+    n_name: int = Field(20, ge=1)
+    n_generate: int = Field(10, ge=1)
+    n_dilemmas: Optional[int] = Field(None, ge=1)
+    n_items: Optional[int] = Field(None, ge=1)
     """Questionnaire items (None: all)."""
     # details
-    safety_max_tokens: int = 64
-    dilemma_mode: str = "text"
+    safety_max_tokens: int = Field(64, ge=1)
+    dilemma_mode: Literal["text", "letter"] = "text"
     dilemma_file: Optional[str] = None
     """A dilemma set file for the goal (default: the built-in set named like the goal)."""
-    generate_dilemmas: int = 0
+    generate_dilemmas: int = Field(0, ge=0)
     """Scenarios to draft per principle pair with the model (0: none); reported as a separate task."""
     harmful_path: Optional[str] = None
     attacks_path: Optional[str] = None
@@ -84,40 +86,27 @@ class ValueSuiteOptions:
     --data-dir for goals that reference Schwartz values when the file is there), a built-in name, an inventory
     name (PVQ40, MFT08, VSM13) or an instrument file."""
     inventory: Optional[str] = None
-    questionnaire_mode: str = "distribution"
+    questionnaire_mode: Literal["distribution", "rating"] = "distribution"
     """``distribution`` (log-likelihood of every scale label; no parsing) or ``rating`` (generated answers)."""
-    variants: int = 2
+    variants: int = Field(2, ge=1)
     """Prompt variants per item (paraphrased stems, reversed options, numeric vs verbal labels)."""
 
     @classmethod
     def from_dict(cls, raw: Optional[dict]) -> "ValueSuiteOptions":
         raw = dict(raw or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
+        unknown = sorted(set(raw) - set(cls.model_fields))
         if unknown:
-            raise ConfigError(f"Unknown value-suite option(s): {', '.join(unknown)}.", hint=f"Known: {', '.join(sorted(known))}.")
-        opts = cls(**raw)
-        if opts.judge not in ("self", "model", "none"):
-            raise ConfigError(f"Value-suite option judge={opts.judge!r} is not one of self, model, none.")
-        if opts.judge_scoring not in ("loglik", "generate"):
-            raise ConfigError(f"Value-suite option judge_scoring={opts.judge_scoring!r} is not one of loglik, generate.")
-        if opts.questionnaire_mode not in ("distribution", "rating"):
-            raise ConfigError(f"Value-suite option questionnaire_mode={opts.questionnaire_mode!r} is not one of "
-                              "distribution, rating.")
-        if opts.variants < 1:
-            raise ConfigError(f"Value-suite option variants={opts.variants} must be at least 1.")
-        for k in ("n_harmful", "n_benign", "n_judge", "n_ethics", "n_name", "n_generate", "n_dilemmas", "n_items"):
-            v = getattr(opts, k)
-            if v is not None and (not isinstance(v, int) or v < 1):
-                raise ConfigError(f"Value-suite option {k}={v!r} must be a positive integer.")
-        if opts.dilemma_mode not in ("text", "letter"):
-            raise ConfigError(f"Value-suite option dilemma_mode={opts.dilemma_mode!r} is not one of text, letter.")
-        return opts
+            raise ConfigError(f"Unknown value-suite option(s): {', '.join(unknown)}.",
+                              hint=f"Known: {', '.join(sorted(cls.model_fields))}.")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise config_error(exc, "Value-suite options", raw=raw, hint="See docs/values.md for the options.") from None
 
     def capped(self, limit: Optional[int]) -> "ValueSuiteOptions":
         if limit is None:
             return self
-        d = asdict(self)
+        d = self.model_dump()
         for k in ("n_harmful", "n_benign", "n_judge", "n_ethics", "n_name", "n_generate"):
             d[k] = min(d[k], limit)
         d["n_dilemmas"] = limit if self.n_dilemmas is None else min(self.n_dilemmas, limit)
@@ -166,7 +155,7 @@ def run_value_suite(
         raise ConfigError("Value-suite option judge=model needs a judge model.", hint="Pass judge_model, or use judge=self.")
     # Unset (None) options are left out so that adding an option later does not orphan older runs.
     fp = {"goal": g.name, "goal_hash": stable_hash(g.model_dump(mode="json"))[:16],
-          "options": {k: v for k, v in asdict(opts).items() if v is not None},
+          "options": {k: v for k, v in opts.model_dump().items() if v is not None},
           "seed": seed, "model": model.identity, "judge_model": None if judge_model is None else judge_model.identity}
     with Run(run_dir, kind="values_fingerprint", fingerprint=fp, progress=progress, describe=lambda previous: (
             f"Run directory {run_dir} holds a value suite run with other settings (goal {previous.get('goal')})."
@@ -176,7 +165,7 @@ def run_value_suite(
         assert run.store is not None
         env = SuiteEnv(goal=g, opts=opts, seed=seed, data_dir=data_dir, model=cached, judge=judge, store=run.store)
         env.section.update({"goal": g.name, "declared_priorities": [p.id for p in g.principles_in_priority_order()],
-                            "options": asdict(opts)})
+                            "options": opts.model_dump()})
         planned = plan_all(measurements_for(opts), env)  # plan everything first: one bar knows the total
         bar = run.bar("Value suite", sum(m.request_count(env) for m in planned))
         env.advance = bar.advance
