@@ -32,7 +32,7 @@ def test_value_suite_judged_by_a_served_model(llama_model, llama_server, shared_
 def test_eval_judge_needs_a_goal(tmp_path):
     res = subprocess.run([sys.executable, "-m", "aligngoals.cli.main", "eval", "--suite", "quick", "--judge", "smollm2",
                           "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 2 and "--judge needs --goal" in res.stderr
+    assert res.returncode == 2 and "judge model needs a goal" in res.stderr
 
 
 def test_synth_with_a_served_teacher(llama_model, llama_server, tmp_path):
