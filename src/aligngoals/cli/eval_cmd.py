@@ -5,13 +5,13 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aligngoals.cli.common import console, out, progress_bar
+from aligngoals.cli.common import MODEL_ARG_HELP, console, out, parse_model_args, progress_bar
 from aligngoals.errors import ConfigError
 
 
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     def eval_command(
-        model: str = typer.Option("smollm2", "--model", "-m", help="Model: smollm2 (embedded), gguf:PATH, hf:DIR|ID|PATH.gguf."),
+        model: str = typer.Option("smollm2", "--model", "-m", help="Model: smollm2 (embedded), gguf:PATH, hf:DIR|ID|PATH.gguf, vllm:DIR|ID|smollm2, openai:MODEL@URL."),
         suite: Optional[str] = typer.Option(None, "--suite", "-s", help="A built-in suite name (see 'aligngoals tasks list') or a suite YAML path."),
         tasks: Optional[str] = typer.Option(None, "--tasks", "-t", help="Comma-separated task names, task YAML paths or module:NAME Python tasks."),
         goal: Optional[str] = typer.Option(None, "--goal", "-g", help="A goal (built-in name or file): runs the suites that evaluate it."),
@@ -111,6 +111,7 @@ def register(app: typer.Typer) -> None:
         no_prefix_reuse: bool = typer.Option(False, "--no-prefix-reuse", help="Recompute shared contexts for every choice (for benchmarking)."),
         in_context_goal: Optional[str] = typer.Option(None, "--in-context-goal", help="State this goal's principles (priority order) in the system prompt: the zero-training alignment baseline."),
         scorer: Optional[str] = typer.Option(None, "--scorer", help="rm:DIR: also score every generated answer with a reward model ('aligngoals align reward' output); adds a 'reward' metric."),
+        model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help=MODEL_ARG_HELP),
     ) -> None:
         """Evaluate a model on a suite, a goal's suites, or tasks; writes report.json and report.html to the run directory.
 
@@ -132,7 +133,7 @@ def register(app: typer.Typer) -> None:
         settings = EvalSettings(seed=seed, limit=limit, suite=suite, data_dir=str(data_dir) if data_dir else None,
                                 limits=suite_limits, goal=goal)
         with console.status(f"Loading model {model} ..."):
-            m = load_model(model, device=device, batch_size=batch_size)
+            m = load_model(model, **{"device": device, "batch_size": batch_size, **parse_model_args(model_arg)})
             if in_context_goal:
                 from aligngoals.align.in_context import InContextGoalModel
 
