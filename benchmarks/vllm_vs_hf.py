@@ -40,7 +40,7 @@ def workload(data_dir: Path, n_chat: int, n_pairs: int):
     from aligngoals.evaluate.suites import resolve_task
     from aligngoals.evaluate.tasks import make_task
     from aligngoals.evaluate.tasks.base import BuildContext
-    from aligngoals.models.base import GenerationRequest, GenerationSettings
+    from aligngoals.models.base import GenerationSettings
 
     greedy = GenerationSettings(max_tokens=64, temperature=0.0)
     ctx = BuildContext(seed=0)

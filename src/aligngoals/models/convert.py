@@ -74,6 +74,7 @@ def convert_gguf(source: str | os.PathLike, out: str | os.PathLike, *, overwrite
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary model directory
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
         config = loaded.config

@@ -104,7 +104,7 @@ class VLLMModel(Model):
         batch_size: int | None = None,
         **engine_args: Any,
     ) -> None:
-        """``engine_args`` go to ``vllm.LLM`` unchanged; ``batch_size`` is ignored (vLLM schedules)."""
+        """``engine_args`` go to ``vllm.LLM`` unchanged; ``batch_size`` is ignored (vLLM schedules its own batches)."""
         super().__init__()
         vllm = _require_vllm()
         on_gpu = _on_gpu()
@@ -137,6 +137,8 @@ class VLLMModel(Model):
                           "dtype": str(model_config.dtype).replace("torch.", ""), "vllm_version": vllm.__version__}
         self._engine_args = {k: v for k, v in args.items() if k != "model"}
         self._vllm = vllm
+        # Requests per call on the no-prefix-reuse path; vLLM batches within a call itself.
+        self.batch_size = 512
 
     @staticmethod
     def _config_len(load_from: str, cap: int) -> int:
@@ -184,16 +186,51 @@ class VLLMModel(Model):
                              hint="Shorten the prompt, or pass --model-arg max_model_len=N (within the model's context).")
 
     # --- scoring ----------------------------------------------------------------------
-    #: Items handed to the engine together; vLLM batches them and its prefix cache keeps
-    #: each context's key/value blocks for that context's other choices.
+    #: Items handed to :meth:`_score_groups` together (then split to fit the KV cache).
     groups_per_call = 256
+
+    def _kv_tokens(self) -> int:
+        cfg = self.llm.llm_engine.vllm_config.cache_config
+        return int((cfg.num_gpu_blocks or 0) * (cfg.block_size or 16)) or self.max_length
 
     def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[LoglikelihoodResult]:
         return self._score_groups([(context, continuations)])[0]
 
     def _score_groups(self, groups):
+        """Prefix-cached scoring: prefill each shared context once, then score its choices on top.
+
+        vLLM does not read the prefix cache for requests that ask for prompt log-probs (it
+        cannot return log-probs for tokens it did not compute), unless told to with
+        ``skip_reading_prefix_cache=False``; then it computes log-probs only from the first
+        uncached token on. So contexts shared by several choices are prefilled first (one
+        request each), and the choices follow reading the cache; a choice whose cache hit
+        reached into the tokens being scored (``num_cached_tokens >= len(context)``, possible
+        when choices share leading tokens) is scored again without reading the cache. Calls
+        are sized to half the KV cache so a context's blocks are still there for its choices.
+        """
+        out: list[list[LoglikelihoodResult]] = []
+        budget = max(self._kv_tokens() // 2, 1)
+        batch: list = []
+        used = 0
+        for g in groups:
+            need = len(g[0]) + sum(len(c) for c in g[1])
+            if batch and used + need > budget:
+                out.extend(self._score_batch(batch))
+                batch, used = [], 0
+            batch.append(g)
+            used += need
+        if batch:
+            out.extend(self._score_batch(batch))
+        return out
+
+    def _score_batch(self, groups):
+        shared = [ctx for ctx, conts in groups if len(conts) > 1]
+        reuse = self._engine_args.get("enable_prefix_caching", True) and bool(shared)
+        if reuse:
+            warm = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, detokenize=False)
+            self.llm.generate([{"prompt_token_ids": ctx} for ctx in shared], warm, use_tqdm=False)
         pairs = [(ctx, cont) for ctx, conts in groups for cont in conts]
-        flat = self._score_full(pairs)
+        flat = self._prompt_logprobs(pairs, read_cache=reuse)
         out, k = [], 0
         for _, conts in groups:
             out.append(flat[k: k + len(conts)])
@@ -201,27 +238,39 @@ class VLLMModel(Model):
         return out
 
     def _score_full(self, pairs: list[tuple[list[int], list[int]]]) -> list[LoglikelihoodResult]:
-        """Each ``context + continuation`` as one token-id prompt; sum the continuation's prompt log-probs.
+        """Every ``context + continuation`` computed from scratch (no cache reads), for checks."""
+        return self._prompt_logprobs(pairs, read_cache=False)
+
+    def _prompt_logprobs(self, pairs: list[tuple[list[int], list[int]]], read_cache: bool) -> list[LoglikelihoodResult]:
+        """Sum the continuation's prompt log-probs of each ``context + continuation`` token-id prompt.
 
         ``prompt_logprobs=1`` returns, per position, the prompt token's log-prob and rank
-        (rank 1 = the arg-max, which gives ``is_greedy``). One generated token is required
-        by vLLM and thrown away.
+        (rank 1 = the arg-max, which gives ``is_greedy``). vLLM requires one generated
+        token, which is thrown away.
         """
         vllm = self._vllm
         for ctx, cont in pairs:
             self._check_length(len(ctx) + len(cont) + 1)
-        params = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False)
-        prompts = [{"prompt_token_ids": ctx + cont} for ctx, cont in pairs]
-        outs = self.llm.generate(prompts, params, use_tqdm=False)
-        results = []
-        for (ctx, cont), o in zip(pairs, outs):
+        params = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False,
+                                     skip_reading_prefix_cache=not read_cache)
+        outs = self.llm.generate([{"prompt_token_ids": ctx + cont} for ctx, cont in pairs], params, use_tqdm=False)
+        results: list[LoglikelihoodResult | None] = []
+        redo = []
+        for i, ((ctx, cont), o) in enumerate(zip(pairs, outs)):
+            if read_cache and (o.num_cached_tokens or 0) >= len(ctx):
+                results.append(None)  # log-probs of cached positions are not computed
+                redo.append(i)
+                continue
             total, greedy = 0.0, True
             for pos in range(len(ctx), len(ctx) + len(cont)):
                 entry = o.prompt_logprobs[pos][o.prompt_token_ids[pos]]
                 total += float(entry.logprob)
                 greedy = greedy and entry.rank == 1
             results.append(LoglikelihoodResult(total, len(cont), greedy))
-        return results
+        if redo:
+            for i, r in zip(redo, self._prompt_logprobs([pairs[i] for i in redo], read_cache=False)):
+                results[i] = r
+        return [r for r in results if r is not None]
 
     # --- generation -------------------------------------------------------------------
     def _sampling_params(self, s, n_prompt: int):
