@@ -140,11 +140,14 @@ def test_hh_preference_slice_same_accuracy(vllm_model, hf_dir_model, shared_data
     assert len(specs) == 2
     settings = EvalSettings(data_dir=str(shared_data), limit=20)
     reports, items = {}, {}
+    cached_before = vllm_model.scoring_cached_tokens
     for label, m in (("vllm", vllm_model), ("hf", hf_dir_model)):
         run_dir = tmp_path / label
         reports[label] = run_evaluation(m, specs, run_dir, settings, log=lambda _: None)
         with RunStore(run_dir) as store:
             items[label] = {(s.name, i): d for s in specs for _, i, d in store.items(s.name)}
+    # The conversations are long: their key/value blocks came from the prefix cache.
+    assert vllm_model.scoring_cached_tokens - cached_before > 1000
     for s in specs:
         v, h = reports["vllm"]["tasks"][s.name], reports["hf"]["tasks"][s.name]
         assert v["n"] == h["n"] == 20

@@ -139,6 +139,8 @@ class VLLMModel(Model):
         self._vllm = vllm
         # Requests per call on the no-prefix-reuse path; vLLM batches within a call itself.
         self.batch_size = 512
+        #: Prompt tokens of scoring requests served from the prefix cache (for tests and benchmarks).
+        self.scoring_cached_tokens = 0
 
     @staticmethod
     def _config_len(load_from: str, cap: int) -> int:
@@ -257,6 +259,7 @@ class VLLMModel(Model):
         results: list[LoglikelihoodResult | None] = []
         redo = []
         for i, ((ctx, cont), o) in enumerate(zip(pairs, outs)):
+            self.scoring_cached_tokens += o.num_cached_tokens or 0
             if read_cache and (o.num_cached_tokens or 0) >= len(ctx):
                 results.append(None)  # log-probs of cached positions are not computed
                 redo.append(i)
