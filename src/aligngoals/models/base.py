@@ -12,7 +12,9 @@ import abc
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
 
-from aligngoals.errors import AligngoalsError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aligngoals.errors import AligngoalsError, config_error
 
 ProgressFn = Callable[[int], None]
 """Called with the number of requests just completed (for progress bars)."""
@@ -72,31 +74,34 @@ class LoglikelihoodResult:
         return LoglikelihoodResult(float(d["logprob"]), int(d["n_tokens"]), bool(d["is_greedy"]))
 
 
-@dataclass(frozen=True)
-class GenerationSettings:
-    max_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
+class GenerationSettings(BaseModel):
+    """How to generate: the one settings type of backends, tasks (YAML ``generation:``), judges and synthesis.
+
+    Frozen (requests are hashed and deduplicated); invalid values fail with the field named.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: tuple[str, ...] = ()
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        if self.max_tokens < 1:
-            raise AligngoalsError(f"max_tokens must be at least 1, got {self.max_tokens}.")
-        if self.temperature < 0:
-            raise AligngoalsError(f"temperature must be >= 0, got {self.temperature}.")
-        if not 0 < self.top_p <= 1:
-            raise AligngoalsError(f"top_p must be in (0, 1], got {self.top_p}.")
-        object.__setattr__(self, "stop", tuple(self.stop))
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise config_error(exc, "Generation settings", cls=AligngoalsError,
+                               hint="max_tokens >= 1, temperature >= 0, 0 < top_p <= 1.") from None
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["stop"] = list(self.stop)
-        return d
+        """The request-key form (stop as a list), unchanged since the dataclass version so stores stay valid."""
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
+                "stop": list(self.stop), "seed": self.seed}
 
 
 @dataclass(frozen=True)
