@@ -71,10 +71,13 @@ def measure(spec: str, chats, scores, **options) -> dict:
         lls = m.loglikelihood(scores)
         t3 = time.perf_counter()
         identity = m.identity
+        cached = getattr(m, "scoring_cached_tokens", None)
     finally:
         m.close()
+    print(f"  {spec}: startup {t1 - t0:.1f} s, generation {t2 - t1:.1f} s, scoring {t3 - t2:.1f} s"
+          + (f", {cached} scoring prompt tokens from the prefix cache" if cached is not None else ""), flush=True)
     return {"spec": spec, "identity": identity, "startup_s": t1 - t0, "gen_s": t2 - t1, "score_s": t3 - t2,
-            "texts": texts, "logprobs": [r.logprob for r in lls]}
+            "texts": texts, "logprobs": [r.logprob for r in lls], "prefix_cached_tokens": cached}
 
 
 def main() -> None:
