@@ -56,3 +56,33 @@ class ProgressHandle:
 
     def set_total(self, total: int) -> None:
         self._prog.update(self._task, total=total)
+
+
+MODEL_ARG_HELP = (
+    "Backend option KEY=VALUE, repeatable; passed to the model backend as is (values parse as JSON "
+    "numbers/booleans, else text). vllm: tensor_parallel_size=4, pipeline_parallel_size=2, data_parallel_size=2, "
+    "gpu_memory_utilization=0.85, max_model_len=4096, dtype=bfloat16, distributed_executor_backend=ray; "
+    "hf: device=cuda, dtype=bfloat16; gguf: n_ctx=4096, n_threads=8."
+)
+
+
+def parse_model_args(pairs: list[str] | None) -> dict:
+    """``["tensor_parallel_size=4", "dtype=bfloat16"]`` -> ``{"tensor_parallel_size": 4, "dtype": "bfloat16"}``."""
+    import json
+
+    from aligngoals.errors import ConfigError
+
+    options: dict = {}
+    for raw in pairs or []:
+        key, sep, value = raw.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"--model-arg {raw!r} is not KEY=VALUE with KEY a Python identifier.",
+                              hint="Write e.g. --model-arg tensor_parallel_size=4 --model-arg dtype=bfloat16.")
+        if key in options:
+            raise ConfigError(f"--model-arg {key} is given twice.", hint="Pass each option once.")
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return options

