@@ -108,6 +108,7 @@ def register(app: typer.Typer) -> None:
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder that relative data paths in task files resolve against."),
         device: Optional[str] = typer.Option(None, "--device", help="hf backend: cpu, cuda, cuda:0 (default: cuda if available)."),
         batch_size: int = typer.Option(8, "--batch-size", min=1, help="hf backend: batch size."),
+        prefix_token_id: Optional[int] = typer.Option(None, "--prefix-token-id", min=0, help="Token an empty context is conditioned on (default: the tokenizer's BOS, else its end-of-text, as lm-eval; its prefix_token_id model argument)."),
         no_prefix_reuse: bool = typer.Option(False, "--no-prefix-reuse", help="Recompute shared contexts for every choice (for benchmarking)."),
         in_context_goal: Optional[str] = typer.Option(None, "--in-context-goal", help="State this goal's principles (priority order) in the system prompt: the zero-training alignment baseline."),
         scorer: Optional[str] = typer.Option(None, "--scorer", help="rm:DIR: also score every generated answer with a reward model ('aligngoals align reward' output); adds a 'reward' metric."),
@@ -133,6 +134,8 @@ def register(app: typer.Typer) -> None:
                                 limits=suite_limits, goal=goal)
         with console.status(f"Loading model {model} ..."):
             m = load_model(model, device=device, batch_size=batch_size)
+            if prefix_token_id is not None:
+                m.set_prefix_token_id(prefix_token_id)
             if in_context_goal:
                 from aligngoals.align.in_context import InContextGoalModel
 

@@ -192,6 +192,7 @@ class HFModel(Model):
             "dtype": str(self.dtype).replace("torch.", ""),
         }
         self._torch = torch
+        self.vocab_size = len(self.tokenizer)
         # transformers 5.x renamed ``past_key_values`` to ``cache``; support both.
         import inspect
 
@@ -200,16 +201,22 @@ class HFModel(Model):
 
     @property
     def identity(self) -> dict:
-        return dict(self._identity)
+        # The empty-context token changes scores, so it is part of what makes answers reusable.
+        return {**self._identity, "prefix_token_id": self.prefix_token_id}
 
     @property
     def info(self) -> dict:
-        return {**self._identity, "path": self.local_path, "device": self.device}
+        return {**self.identity, "path": self.local_path, "device": self.device}
 
-    @property
-    def prefix_token_id(self) -> int:
+    def _default_prefix_token_id(self) -> int:
+        """BOS when the tokenizer defines one, else end-of-text: lm-eval's ``HFLM.prefix_token_id``."""
         tok = self.tokenizer
-        return int(tok.eos_token_id if tok.eos_token_id is not None else tok.bos_token_id)
+        if tok.bos_token_id is not None:
+            return int(tok.bos_token_id)
+        if tok.eos_token_id is None:
+            raise ModelError(f"The tokenizer of {self._name} defines neither a BOS nor an end-of-text token.",
+                             hint="Pass --prefix-token-id N to choose the token an empty context is conditioned on.")
+        return int(tok.eos_token_id)
 
     def tokenize(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -120,6 +120,8 @@ class LlamaCppModel(Model):
         self._n_vocab = self.llm.n_vocab()
         meta = self.llm.metadata or {}
         self._chat_template = meta.get("tokenizer.chat_template")
+        self._bos_defined = "tokenizer.ggml.bos_token_id" in meta
+        self.vocab_size = self._n_vocab
         self._identity = {
             "backend": self.backend,
             "name": self._name,
@@ -128,14 +130,21 @@ class LlamaCppModel(Model):
 
     @property
     def identity(self) -> dict:
-        return dict(self._identity)
+        # The empty-context token changes scores, so it is part of what makes answers reusable.
+        return {**self._identity, "prefix_token_id": self.prefix_token_id}
 
     @property
     def info(self) -> dict:
-        return {**self._identity, "path": str(self.path.resolve()), "n_ctx": self.n_ctx}
+        return {**self.identity, "path": str(self.path.resolve()), "n_ctx": self.n_ctx}
 
-    @property
-    def prefix_token_id(self) -> int:
+    def _default_prefix_token_id(self) -> int:
+        """BOS when the GGUF's tokenizer defines one, else end-of-text (lm-eval's rule).
+
+        The metadata key decides "defines": llama.cpp falls back to a vocabulary default
+        for a missing BOS, which a transformers tokenizer (lm-eval's reference) would not have.
+        """
+        if self._bos_defined and self.llm.token_bos() >= 0:
+            return int(self.llm.token_bos())
         return int(self.llm.token_eos())
 
     def tokenize(self, text: str) -> list[int]:
