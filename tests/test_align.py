@@ -247,3 +247,24 @@ def test_eval_with_in_context_goal_and_reward_scorer(tiny_model_dir, reward_dir,
     plain = CliRunner().invoke(app, ["eval", "--model", f"hf:{tiny_model_dir}", "--tasks", "instr_seed_tasks",
                                      "--limit", "2", "--data-dir", str(shared_data), "--out", str(out)])
     assert plain.exit_code != 0  # same --out, different model identity: refused, not mixed
+
+
+def test_heldout_accuracies_count_a_tie_as_half(tiny_model_dir, reward_dir):
+    """One tie rule for every chosen-vs-rejected accuracy (metrics.preference_acc): a pair whose two
+    answers are the same text ties exactly, and counts 0.5 in the held-out policy and reward-model
+    accuracies, as in the preference tasks (it used to count 0 here)."""
+    from aligngoals.align.data import Example
+    from aligngoals.align.evaluation import preference_items, rm_accuracy_items
+    from aligngoals.align.scoring import load_scorer
+    from aligngoals.models.hf import load_hf_causal_lm
+
+    same = Example("tie", [{"role": "user", "content": "Say yes."}], ["Yes.", "Yes."], [1.0, 0.0])
+    model, tok, _, _ = load_hf_causal_lm(str(tiny_model_dir))
+    (item,) = preference_items(model, tok, [same])
+    assert item["logprobs"][0] == item["logprobs"][1]
+    assert item["scores"] == {"acc": 0.5, "acc_norm": 0.5}
+    # reward models: batch rows differ in float noise, so the same text need not tie exactly;
+    # the score follows the same rule (metrics.preference_acc) either way
+    (rm_item,) = rm_accuracy_items(load_scorer(f"rm:{reward_dir}"), [same])
+    rc, rr = rm_item["rewards"]
+    assert rm_item["scores"]["acc"] == (0.5 if rc == rr else float(rc > rr))

@@ -156,7 +156,11 @@ def preference_acc(chosen_lp: float, rejected_lp: float) -> float:
     """1 when the chosen answer is more likely than the rejected one, 0.5 on an exact tie.
 
     This is "multiple choice over chosen/rejected answers" in the survey's list of
-    preference evaluations (e.g. HH-RLHF as 2-way classification).
+    preference evaluations (e.g. HH-RLHF as 2-way classification). It is the one tie
+    rule of every chosen-vs-rejected accuracy in aligngoals (tasks, held-out accuracy
+    after alignment, reward-model accuracy, ``rm_pairs``): a tie is neither a win nor a
+    loss, so it counts half, which keeps a model that scores everything equal at chance
+    (0.5) rather than at 0. (lm-eval's ``acc`` takes the first choice on a tie.)
     """
     if chosen_lp == rejected_lp:
         return 0.5
