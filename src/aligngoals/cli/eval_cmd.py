@@ -19,7 +19,11 @@ def _fmt(v) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
-def print_metrics_table(report: dict) -> None:
+#: Breakdown groups with fewer items than this are left out of the console table unless asked for.
+SMALL_GROUP_N = 10
+
+
+def print_metrics_table(report: dict, all_groups: bool = False) -> None:
     table = Table(title=f"{report['model']['name']} · run {report['run']['id']}")
     for col in ("task", "n", "metric", "value", "95% CI"):
         table.add_column(col, justify="right" if col in ("n", "value") else "left")
@@ -31,14 +35,21 @@ def print_metrics_table(report: dict) -> None:
         for metric, m in t["metrics"].items():
             table.add_row(name, str(m["n"]), metric, _fmt(m["value"]), f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]")
     out.print(table)
-    print_breakdowns(report)
+    print_breakdowns(report, all_groups=all_groups)
 
 
-def print_breakdowns(report: dict) -> None:
+def print_breakdowns(report: dict, all_groups: bool = False) -> None:
     """Per-group metrics (BBQ categories, CrowS-Pairs bias types, ...) and the instruction
-    generalization levels, each value with its interval."""
+    generalization levels, each value with its interval.
+
+    Groups of fewer than :data:`SMALL_GROUP_N` items are left out unless ``all_groups``:
+    their intervals span most of [0, 1] (TruthfulQA's 38 categories at 200 items gave
+    132 rows with n = 1 to 4); report.json keeps every group.
+    """
     rows = [(name, group, metric, m) for name, t in report["tasks"].items()
             for group, metrics in (t.get("breakdown") or {}).items() for metric, m in metrics.items()]
+    hidden = {(name, group) for name, group, _, m in rows if not all_groups and (m.get("n") or 0) < SMALL_GROUP_N}
+    rows = [r for r in rows if (r[0], r[1]) not in hidden]
     if rows:
         table = Table(title="Breakdown by group")
         for col in ("task", "group", "n", "metric", "value", "95% CI"):
@@ -47,6 +58,9 @@ def print_breakdowns(report: dict) -> None:
             table.add_row(name, escape(str(group)), str(m["n"]), metric, _fmt(m["value"]),
                           f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]")
         out.print(table)
+    if hidden:
+        console.print(f"{len(hidden)} breakdown groups with fewer than {SMALL_GROUP_N} items are not shown "
+                      "(they are in report.json; --all-groups shows them).", soft_wrap=True)
     levels = (report.get("sections") or {}).get("generalization") or {}
     if levels:
         table = Table(title="Instruction generalization levels (survey sec. 3.1.2)")
@@ -105,12 +119,14 @@ def register(app: typer.Typer) -> None:
         out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory. Default: runs/<run-id>; the same command resumes the same run."),
         seed: int = typer.Option(0, "--seed", help="Seed for sampling, few-shot draws and bootstrap intervals."),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most N items of each task (overrides suite and task defaults)."),
+        limit_mode: Optional[str] = typer.Option(None, "--limit-mode", help="Which N items a limit keeps: 'first' (as lm-eval's --limit) or 'random' (a seeded sample). Default: each task's own setting (random for the standard benchmarks); the report says which was used."),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder that relative data paths in task files resolve against."),
         device: Optional[str] = typer.Option(None, "--device", help="hf backend: cpu, cuda, cuda:0 (default: cuda if available)."),
         batch_size: int = typer.Option(8, "--batch-size", min=1, help="hf backend: batch size."),
         prefix_token_id: Optional[int] = typer.Option(None, "--prefix-token-id", min=0, help="Token an empty context is conditioned on (default: the tokenizer's BOS, else its end-of-text, as lm-eval; its prefix_token_id model argument)."),
         no_prefix_reuse: bool = typer.Option(False, "--no-prefix-reuse", help="Recompute shared contexts for every choice (for benchmarking)."),
         in_context_goal: Optional[str] = typer.Option(None, "--in-context-goal", help="State this goal's principles (priority order) in the system prompt: the zero-training alignment baseline."),
+        all_groups: bool = typer.Option(False, "--all-groups", help=f"Print breakdown groups of fewer than {SMALL_GROUP_N} items too (report.json always has them)."),
         scorer: Optional[str] = typer.Option(None, "--scorer", help="rm:DIR: also score every generated answer with a reward model ('aligngoals align reward' output); adds a 'reward' metric."),
     ) -> None:
         """Evaluate a model on a suite, a goal's suites, or tasks; writes report.json and report.html to the run directory.
@@ -130,8 +146,10 @@ def register(app: typer.Typer) -> None:
         label, task_specs, suite_limits = resolve_selection(suite=suite, tasks=tasks, goal=goal)
         if not (suite or tasks or goal):
             suite = "quick"
+        if limit_mode not in (None, "first", "random"):
+            raise ConfigError(f"--limit-mode {limit_mode!r} is not 'first' or 'random'.")
         settings = EvalSettings(seed=seed, limit=limit, suite=suite, data_dir=str(data_dir) if data_dir else None,
-                                limits=suite_limits, goal=goal)
+                                limits=suite_limits, goal=goal, limit_mode=limit_mode)
         with console.status(f"Loading model {model} ..."):
             m = load_model(model, device=device, batch_size=batch_size)
             if prefix_token_id is not None:
@@ -171,7 +189,7 @@ def register(app: typer.Typer) -> None:
             if not scored:
                 console.print("[yellow]--scorer: no task in this run has generated answers to score.[/]")
         j, h = write_report(report, run_dir)
-        print_metrics_table(report)
+        print_metrics_table(report, all_groups=all_groups)
         note = limits_note(report)
         if note:
             console.print(note, soft_wrap=True)

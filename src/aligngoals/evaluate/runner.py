@@ -55,6 +55,8 @@ class EvalSettings:
     limits: dict[str, int] = field(default_factory=dict)
     """Per-task limits set by a suite file (task name -> N); below ``limit``, above the task's own."""
     goal: str | None = None
+    limit_mode: str | None = None
+    """``--limit-mode first|random``: which N items a limit keeps; None keeps each task's own ``sample``."""
 
     def limit_for(self, task: Task) -> Optional[int]:
         if self.limit is not None:
@@ -67,8 +69,11 @@ class EvalSettings:
 def default_run_id(model_name: str, label: str, settings: EvalSettings) -> str:
     """Deterministic run id, so the same command resumes the same run directory."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{model_name}-{label}").strip("-")[:60]
-    h = stable_hash({"model": model_name, "label": label, "seed": settings.seed, "limit": settings.limit,
-                     "data_dir": settings.data_dir, "extra": settings.extra})[:8]
+    key = {"model": model_name, "label": label, "seed": settings.seed, "limit": settings.limit,
+           "data_dir": settings.data_dir, "extra": settings.extra}
+    if settings.limit_mode:  # only when set, so run ids of earlier commands stay the same
+        key["limit_mode"] = settings.limit_mode
+    h = stable_hash(key)[:8]
     return f"{slug}-s{settings.seed}-{h}"
 
 
@@ -153,7 +158,8 @@ def run_evaluation(
     store = RunStore(run_dir)
     try:
         check_run_dir(store, {"model": model.identity, "tasks": names, "seed": settings.seed,
-                              "limit": settings.limit})
+                              "limit": settings.limit,
+                              **({"limit_mode": settings.limit_mode} if settings.limit_mode else {})})
         cached = CachedModel(model, store)
         ctx = BuildContext(
             seed=settings.seed,
@@ -165,7 +171,8 @@ def run_evaluation(
         for task in task_objs:
             limit = settings.limit_for(task)
             try:
-                prep = task.prepare(data_dir=settings.data_dir, limit=limit, seed=settings.seed)
+                prep = task.prepare(data_dir=settings.data_dir, limit=limit, seed=settings.seed,
+                                    mode=settings.limit_mode)
             except MissingData as exc:
                 skipped[task.name] = exc.message
                 log(f"Skipping task {task.name}: {exc.message}")
@@ -212,7 +219,8 @@ def run_evaluation(
             entry = {"level": task.spec.level, "type": task.spec.type, "n": len(records), "metrics": agg["metrics"]}
             if "breakdown" in agg:
                 entry["breakdown"] = agg["breakdown"]
-            entry.update({"limit": p.limit, "n_available": p.n_available, "fewshot": p.fewshot})
+            entry.update({"limit": p.limit, "n_available": p.n_available, "fewshot": p.fewshot,
+                          "limit_mode": settings.limit_mode or task.spec.sample})
             if task.spec.generalization:
                 entry["generalization"] = task.spec.generalization
                 generalization.setdefault(task.spec.generalization, {})[task.name] = agg["metrics"]
@@ -241,6 +249,7 @@ def run_evaluation(
                          "tasks": names, "data_dir": settings.data_dir,
                          **({"goal": settings.goal} if settings.goal else {}),
                          "limits": {p.task.name: p.limit for p in plans},
+                         "limit_mode": settings.limit_mode,
                          **settings.extra},
             "packages": package_versions(),
             "tasks": report_tasks,
