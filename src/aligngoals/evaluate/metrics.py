@@ -425,6 +425,11 @@ METRIC_DOCS: dict[str, str] = {
     "mc1": "TruthfulQA MC1: the single true answer is the most likely choice",
     "mc2": "TruthfulQA MC2: normalized probability mass on the true answers",
     "parse_rate": "fraction of generations from which an answer could be extracted",
+    "compliance_safe": "XSTest: the reply to a safe prompt is full compliance (three-class refusal detector); "
+                       "1 - this is the over-refusal rate",
+    "refusal_unsafe": "XSTest: the reply to an unsafe (contrast_) prompt is a full or partial refusal",
+    "partial_refusal": "XSTest: the reply mixes refusal and compliance (share of all replies)",
+    "rm_acc": "reward-model benchmark: the chosen answer gets the higher reward (or DPO implicit reward); a tie counts 0.5",
     "exact_match": "SQuAD exact match after answer normalisation, max over references",
     "token_f1": "SQuAD token F1, max over references",
     "rougeL": "ROUGE-L F-measure (rouge-score, stemmed), max over references",

@@ -58,11 +58,23 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
     return deco
 
 
+#: Built-in tasks that live above the evaluate layer (they need the values or align layer:
+#: the refusal detector, reward-model scorers). Loaded by name, as plug-ins are, so that
+#: evaluate never imports those layers directly.
+PLUGIN_MODULES = ("aligngoals.values.safety.xstest_task",)
+
+
 def _load_builtins() -> None:
     global _BUILTINS_LOADED
     if not _BUILTINS_LOADED:
         _BUILTINS_LOADED = True
         importlib.import_module("aligngoals.evaluate.builtin.python_tasks")
+        for module in PLUGIN_MODULES:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:  # an optional dependency of a plug-in is missing
+                if exc.name == module:
+                    raise
 
 
 def registered() -> dict[str, type[Task]]:
