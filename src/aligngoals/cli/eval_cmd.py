@@ -83,6 +83,36 @@ def limits_note(report: dict) -> str | None:
     return ("Item limits applied (suite or task defaults keep runs short; --limit N changes them): " + ", ".join(cut))
 
 
+def _score_rm_pairs(report, run_dir, rm_scorer, ref_model, section_map, seed, device, batch_size) -> None:
+    """Score the rm_pairs tasks of a run: reward model, else DPO implicit reward, else log-likelihood."""
+    from aligngoals.align.rm_pairs import add_rm_pairs_scores
+
+    ref = None
+    if ref_model and rm_scorer is None:
+        from aligngoals.models.registry import load_model
+
+        with console.status(f"Loading reference model {ref_model} ..."):
+            ref = load_model(ref_model, device=device, batch_size=batch_size)
+    try:
+        with console.status("Scoring rm_pairs ..."):
+            done = add_rm_pairs_scores(report, run_dir, scorer=rm_scorer, ref_model=ref, section_map=section_map, seed=seed)
+    finally:
+        if ref is not None:
+            ref.close()
+    for name in done:
+        block = report["tasks"][name]["rm_pairs"]
+        table = Table(title=f"{name}: accuracy by {block['scorer']} (chosen rated above rejected; ties 0.5)")
+        for col in ("section / subset", "n", "accuracy", "95% CI"):
+            table.add_column(col, justify="right" if col in ("n", "accuracy") else "left")
+        for sec, v in block["sections"].items():
+            table.add_row(f"[bold]{escape(sec)}[/]", str(v["n"]), _fmt(v["value"]), f"[{_fmt(v['ci_low'])}, {_fmt(v['ci_high'])}]")
+        for sub, v in block["subsets"].items():
+            table.add_row(f"  {escape(sub)}", str(v["n"]), _fmt(v["value"]), f"[{_fmt(v['ci_low'])}, {_fmt(v['ci_high'])}]")
+        out.print(table)
+        console.print(f"{name}: score (mean of sections) {_fmt(block['score'])}"
+                      + (f"; subsets in no section: {', '.join(block['unmapped_subsets'])}" if block["unmapped_subsets"] else ""))
+
+
 def register(app: typer.Typer) -> None:
     tasks_app = typer.Typer(help="List and inspect evaluation tasks and suites.", no_args_is_help=True)
     app.add_typer(tasks_app, name="tasks")
@@ -126,6 +156,8 @@ def register(app: typer.Typer) -> None:
         prefix_token_id: Optional[int] = typer.Option(None, "--prefix-token-id", min=0, help="Token an empty context is conditioned on (default: the tokenizer's BOS, else its end-of-text, as lm-eval; its prefix_token_id model argument)."),
         no_prefix_reuse: bool = typer.Option(False, "--no-prefix-reuse", help="Recompute shared contexts for every choice (for benchmarking)."),
         in_context_goal: Optional[str] = typer.Option(None, "--in-context-goal", help="State this goal's principles (priority order) in the system prompt: the zero-training alignment baseline."),
+        ref_model: Optional[str] = typer.Option(None, "--ref-model", help="rm_pairs task: score the evaluated model (a DPO policy) by its implicit reward log pi - log pi_ref against this reference model."),
+        section_map: Optional[Path] = typer.Option(None, "--section-map", help="rm_pairs task: YAML 'sections: {Name: [subset, ...]}' replacing RewardBench's section map."),
         all_groups: bool = typer.Option(False, "--all-groups", help=f"Print breakdown groups of fewer than {SMALL_GROUP_N} items too (report.json always has them)."),
         scorer: Optional[str] = typer.Option(None, "--scorer", help="rm:DIR: also score every generated answer with a reward model ('aligngoals align reward' output); adds a 'reward' metric."),
     ) -> None:
@@ -188,6 +220,8 @@ def register(app: typer.Typer) -> None:
                 scored = add_reward_scores(report, run_dir, rm_scorer, seed=seed)
             if not scored:
                 console.print("[yellow]--scorer: no task in this run has generated answers to score.[/]")
+        if any(t.python == "rm_pairs" for t in task_specs):
+            _score_rm_pairs(report, run_dir, rm_scorer, ref_model, section_map, seed, device, batch_size)
         j, h = write_report(report, run_dir)
         print_metrics_table(report, all_groups=all_groups)
         note = limits_note(report)

@@ -61,7 +61,7 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
 #: Built-in tasks that live above the evaluate layer (they need the values or align layer:
 #: the refusal detector, reward-model scorers). Loaded by name, as plug-ins are, so that
 #: evaluate never imports those layers directly.
-PLUGIN_MODULES = ("aligngoals.values.safety.xstest_task",)
+PLUGIN_MODULES = ("aligngoals.values.safety.xstest_task", "aligngoals.align.rm_pairs")
 
 
 def _load_builtins() -> None:
