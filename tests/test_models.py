@@ -173,3 +173,31 @@ def test_empty_context_is_conditioned_on_bos_like_lm_eval(backend, request):
     finally:
         model.set_prefix_token_id(None)
     assert model.prefix_token_id == 1
+
+
+PRIMER = "".join(f"Q: What is {i} plus {i}?\nA: {2 * i}.\n\n" for i in range(1, 5))
+
+
+@pytest.mark.parametrize("backend", ["llama_model", "hf_model"])
+def test_cross_item_prefix_reuse_equals_per_item_scoring(backend, request):
+    """Items sharing a few-shot primer reuse its key/value state across items (llama.cpp: the cache is
+    rolled back to the shared prefix; transformers: the primer's cache expanded to the batch); the numbers
+    equal per-item scoring to 1e-4 nats, including items that share more or less than the primer."""
+    model = request.getfixturevalue(backend)
+    reqs = [LoglikelihoodRequest(PRIMER + f"Q: What is {q}?\nA:", c)
+            for q in ("7 plus 7", "7 plus 8", "9 minus 1", "the capital of France")
+            for c in (" 14.", " 15.", " Paris.")]
+    reqs.append(LoglikelihoodRequest("Unrelated context without the primer.", " Yes."))
+    model.cross_item_reuse = False
+    try:
+        alone = model.loglikelihood(reqs)
+        model.cross_item_reuse = True
+        shared = model.loglikelihood(reqs)
+        again = model.loglikelihood(list(reversed(reqs)))[::-1]  # another order, the kept state changes
+    finally:
+        model.cross_item_reuse = True
+    for a, s, g in zip(alone, shared, again):
+        assert a.n_tokens == s.n_tokens and a.is_greedy == s.is_greedy
+        assert abs(a.logprob - s.logprob) < 1e-4 and abs(a.logprob - g.logprob) < 1e-4, (a, s, g)
+    if backend == "hf_model":
+        assert model._primer is not None and len(model._primer[0]) >= len(model.tokenize(PRIMER)) - 1

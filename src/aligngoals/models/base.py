@@ -135,6 +135,9 @@ class Model(abc.ABC):
 
     def __init__(self) -> None:
         self.prefix_reuse = True
+        #: Reuse the key/value state of a prefix shared *across* items (a few-shot primer) too;
+        #: off only to measure it (benchmarks/prefix_reuse.py) or to check it equals recomputation.
+        self.cross_item_reuse = True
         self.prefix_token_override: int | None = None
 
     # --- identity -----------------------------------------------------------------
@@ -271,8 +274,13 @@ class Model(abc.ABC):
             groups: dict[tuple[int, ...], list[int]] = {}
             for i, (ctx, _) in enumerate(encoded):
                 groups.setdefault(tuple(ctx), []).append(i)
-            # Longest contexts first, so groups handed over together have similar lengths.
-            order = sorted(groups, key=len, reverse=True)
+            # Longest contexts first, so groups handed over together have similar lengths; one group
+            # per call (cross-item reuse keeps the previous context's state): token order instead,
+            # which puts contexts that share a prefix next to each other.
+            if int(self.groups_per_call) == 1 and self.cross_item_reuse:
+                order = sorted(groups)
+            else:
+                order = sorted(groups, key=len, reverse=True)
             step = max(1, int(self.groups_per_call))
             for start in range(0, len(order), step):
                 keys = order[start : start + step]
