@@ -83,24 +83,12 @@ def limits_note(report: dict) -> str | None:
     return ("Item limits applied (suite or task defaults keep runs short; --limit N changes them): " + ", ".join(cut))
 
 
-def _score_rm_pairs(report, run_dir, rm_scorer, ref_model, section_map, seed, device, batch_size) -> None:
-    """Score the rm_pairs tasks of a run: reward model, else DPO implicit reward, else log-likelihood."""
-    from aligngoals.align.rm_pairs import add_rm_pairs_scores
-
-    ref = None
-    if ref_model and rm_scorer is None:
-        from aligngoals.models.registry import load_model
-
-        with console.status(f"Loading reference model {ref_model} ..."):
-            ref = load_model(ref_model, device=device, batch_size=batch_size)
-    try:
-        with console.status("Scoring rm_pairs ..."):
-            done = add_rm_pairs_scores(report, run_dir, scorer=rm_scorer, ref_model=ref, section_map=section_map, seed=seed)
-    finally:
-        if ref is not None:
-            ref.close()
-    for name in done:
-        block = report["tasks"][name]["rm_pairs"]
+def print_rm_pairs(report: dict) -> None:
+    """Per-section and per-subset accuracy of every rm_pairs task, with intervals."""
+    for name, t in report["tasks"].items():
+        block = t.get("rm_pairs")
+        if not block:
+            continue
         table = Table(title=f"{name}: accuracy by {block['scorer']} (chosen rated above rejected; ties 0.5)")
         for col in ("section / subset", "n", "accuracy", "95% CI"):
             table.add_column(col, justify="right" if col in ("n", "accuracy") else "left")
@@ -109,8 +97,9 @@ def _score_rm_pairs(report, run_dir, rm_scorer, ref_model, section_map, seed, de
         for sub, v in block["subsets"].items():
             table.add_row(f"  {escape(sub)}", str(v["n"]), _fmt(v["value"]), f"[{_fmt(v['ci_low'])}, {_fmt(v['ci_high'])}]")
         out.print(table)
+        unmapped = block["unmapped_subsets"]
         console.print(f"{name}: score (mean of sections) {_fmt(block['score'])}"
-                      + (f"; subsets in no section: {', '.join(block['unmapped_subsets'])}" if block["unmapped_subsets"] else ""))
+                      + (f"; subsets in no section: {', '.join(unmapped)}" if unmapped else ""), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -156,10 +145,11 @@ def register(app: typer.Typer) -> None:
         prefix_token_id: Optional[int] = typer.Option(None, "--prefix-token-id", min=0, help="Token an empty context is conditioned on (default: the tokenizer's BOS, else its end-of-text, as lm-eval; its prefix_token_id model argument)."),
         no_prefix_reuse: bool = typer.Option(False, "--no-prefix-reuse", help="Recompute shared contexts for every choice (for benchmarking)."),
         in_context_goal: Optional[str] = typer.Option(None, "--in-context-goal", help="State this goal's principles (priority order) in the system prompt: the zero-training alignment baseline."),
+        scorer: Optional[str] = typer.Option(None, "--scorer", help="rm:DIR: also score every generated answer with a reward model ('aligngoals align reward' output); adds a 'reward' metric."),
         ref_model: Optional[str] = typer.Option(None, "--ref-model", help="rm_pairs task: score the evaluated model (a DPO policy) by its implicit reward log pi - log pi_ref against this reference model."),
         section_map: Optional[Path] = typer.Option(None, "--section-map", help="rm_pairs task: YAML 'sections: {Name: [subset, ...]}' replacing RewardBench's section map."),
         all_groups: bool = typer.Option(False, "--all-groups", help=f"Print breakdown groups of fewer than {SMALL_GROUP_N} items too (report.json always has them)."),
-        scorer: Optional[str] = typer.Option(None, "--scorer", help="rm:DIR: also score every generated answer with a reward model ('aligngoals align reward' output); adds a 'reward' metric."),
+        judge: Optional[str] = typer.Option(None, "--judge", "-j", help="With --goal: grade the value suite's safety replies with this model (any backend) instead of the evaluated one."),
     ) -> None:
         """Evaluate a model on a suite, a goal's suites, or tasks; writes report.json and report.html to the run directory.
 
@@ -168,62 +158,29 @@ def register(app: typer.Typer) -> None:
         Tasks whose data file is missing under --data-dir are skipped and listed as
         skipped in the report.
         """
-        from aligngoals.evaluate.runner import EvalSettings, default_run_id, run_evaluation
-        from aligngoals.evaluate.suites import resolve_selection
-        from aligngoals.models.registry import load_model
-        from aligngoals.report import write_report
+        from aligngoals.pipeline import evaluate
 
-        if sum(bool(x) for x in (suite, tasks, goal)) > 1:
-            raise ConfigError("Pass only one of --suite, --tasks and --goal.")
-        label, task_specs, suite_limits = resolve_selection(suite=suite, tasks=tasks, goal=goal)
-        if not (suite or tasks or goal):
-            suite = "quick"
         if limit_mode not in (None, "first", "random"):
             raise ConfigError(f"--limit-mode {limit_mode!r} is not 'first' or 'random'.")
-        settings = EvalSettings(seed=seed, limit=limit, suite=suite, data_dir=str(data_dir) if data_dir else None,
-                                limits=suite_limits, goal=goal, limit_mode=limit_mode)
-        with console.status(f"Loading model {model} ..."):
-            m = load_model(model, device=device, batch_size=batch_size)
-            if prefix_token_id is not None:
-                m.set_prefix_token_id(prefix_token_id)
-            if in_context_goal:
-                from aligngoals.align.in_context import InContextGoalModel
 
-                m = InContextGoalModel(m, in_context_goal)
-            rm_scorer = None
-            if scorer:
-                from aligngoals.align.scoring import load_scorer
-
-                rm_scorer = load_scorer(scorer, device=device or "cpu", batch_size=batch_size)
-        m.prefix_reuse = not no_prefix_reuse
-        run_dir = out_dir or Path("runs") / default_run_id(m.name, label, settings)
-        console.print(f"Run directory: [bold]{run_dir}[/]")
         with progress_bar("Evaluating", None) as bar:
             def factory(description: str, total: int):
                 bar.describe(description)
                 bar.set_total(total)
                 return bar
 
-            report = run_evaluation(m, task_specs, run_dir, settings, progress=factory,
-                                    command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
-                                    log=lambda msg: console.print(f"[yellow]{escape(msg)}[/]", soft_wrap=True))
-            if goal:  # value goals also run the value suite (norms, safety, dilemmas, questionnaire)
-                from aligngoals.values.suite import is_value_goal, merge_value_results, run_value_suite
-
-                if is_value_goal(goal):
-                    merge_value_results(report, run_value_suite(m, goal, run_dir, settings, progress=factory))
-        m.close()
-        if rm_scorer is not None:
-            from aligngoals.align.scoring import add_reward_scores
-
-            with console.status(f"Scoring answers with the reward model {scorer} ..."):
-                scored = add_reward_scores(report, run_dir, rm_scorer, seed=seed)
-            if not scored:
-                console.print("[yellow]--scorer: no task in this run has generated answers to score.[/]")
-        if any(t.python == "rm_pairs" for t in task_specs):
-            _score_rm_pairs(report, run_dir, rm_scorer, ref_model, section_map, seed, device, batch_size)
-        j, h = write_report(report, run_dir)
+            report = evaluate(
+                model, suite=suite, tasks=tasks, goal=goal, out=out_dir, seed=seed, limit=limit, data_dir=data_dir,
+                in_context_goal=in_context_goal, scorer=scorer, judge=judge, device=device, batch_size=batch_size,
+                prefix_reuse=not no_prefix_reuse, prefix_token_id=prefix_token_id, limit_mode=limit_mode,
+                ref_model=ref_model, section_map=section_map, progress=factory,
+                command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
+                log=lambda msg: console.print(f"[yellow]{escape(msg)}[/]", soft_wrap=True),
+            )
+        run_dir = Path(report["run"]["dir"])
+        j, h = run_dir / "report.json", run_dir / "report.html"
         print_metrics_table(report, all_groups=all_groups)
+        print_rm_pairs(report)
         note = limits_note(report)
         if note:
             console.print(note, soft_wrap=True)

@@ -131,6 +131,10 @@ class LlamaCppModel(Model):
         }
 
     @property
+    def context_length(self) -> int | None:
+        return self.n_ctx
+
+    @property
     def identity(self) -> dict:
         # The empty-context token changes scores, so it is part of what makes answers reusable.
         return {**self._identity, "prefix_token_id": self.prefix_token_id}

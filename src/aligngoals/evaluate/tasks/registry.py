@@ -32,6 +32,7 @@ from aligngoals.evaluate.tasks.generation import GenerationTask
 from aligngoals.evaluate.tasks.multiple_choice import GeneratedChoiceTask, MultipleChoiceTask
 from aligngoals.evaluate.tasks.pair import PairTask
 from aligngoals.evaluate.tasks.spec import TaskSpec
+from aligngoals.plugins import GROUPS, Registry
 
 TYPE_CLASSES: dict[str, type[Task]] = {
     "multiple_choice": MultipleChoiceTask,
@@ -40,8 +41,14 @@ TYPE_CLASSES: dict[str, type[Task]] = {
     "pair": PairTask,
 }
 
-_REGISTRY: dict[str, type[Task]] = {}
-_BUILTINS_LOADED = False
+#: Tasks written in Python: the built-ins register on import; plug-ins through the
+#: ``aligngoals.tasks`` entry-point group (naming a Task subclass, or a module that uses @register_task).
+#: ``xstest`` and ``rm_pairs`` live above the evaluate layer (they need the refusal detector and the
+#: reward-model scorers); loaded by name like plug-ins, so evaluate never imports those layers.
+TASKS: Registry[type[Task]] = Registry("Python task", GROUPS["tasks"],
+                                       builtin_modules=("aligngoals.evaluate.builtin.python_tasks",
+                                                        "aligngoals.values.safety.xstest_task",
+                                                        "aligngoals.align.rm_pairs"))
 
 
 def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
@@ -50,36 +57,18 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
     def deco(cls: type[Task]) -> type[Task]:
         if not (isinstance(cls, type) and issubclass(cls, Task)):
             raise TypeError(f"register_task({name!r}) needs a Task subclass, got {cls!r}")
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ConfigError(f"Python task {name!r} is registered twice ({_REGISTRY[name].__qualname__} and {cls.__qualname__}).")
-        _REGISTRY[name] = cls
-        return cls
+        return TASKS.add(name, cls, origin=cls.__module__)
 
     return deco
 
 
-#: Built-in tasks that live above the evaluate layer (they need the values or align layer:
-#: the refusal detector, reward-model scorers). Loaded by name, as plug-ins are, so that
-#: evaluate never imports those layers directly.
-PLUGIN_MODULES = ("aligngoals.values.safety.xstest_task", "aligngoals.align.rm_pairs")
-
-
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        importlib.import_module("aligngoals.evaluate.builtin.python_tasks")
-        for module in PLUGIN_MODULES:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:  # an optional dependency of a plug-in is missing
-                if exc.name == module:
-                    raise
-
-
 def registered() -> dict[str, type[Task]]:
-    _load_builtins()
-    return dict(_REGISTRY)
+    out = dict(TASKS.items())
+    for name, cls in out.items():
+        if not (isinstance(cls, type) and issubclass(cls, Task)):
+            raise ConfigError(f"Plug-in task {name!r} ({TASKS.origin(name)}) is not a Task subclass.",
+                              hint="An 'aligngoals.tasks' entry point must name a Task subclass or a module.")
+    return out
 
 
 def python_task_specs() -> dict[str, TaskSpec]:
