@@ -334,7 +334,7 @@ def test_rm_summary_weights_sections_by_example_count(tmp_path):
 
 def test_rm_pairs_task_with_reward_model_and_dpo_implicit_reward(tiny_model_dir, reward_dir, tmp_path):
     """rm_pairs from the CLI with --scorer rm:DIR; then, in the API, the implicit reward of a policy against
-    itself as reference is 0 for every answer, so every pair ties and accuracy is exactly 0.5."""
+    itself as reference is 0 for every answer (up to float noise)."""
     import subprocess
     import sys
 
@@ -361,5 +361,11 @@ def test_rm_pairs_task_with_reward_model_and_dpo_implicit_reward(tiny_model_dir,
                             log=lambda _: None)
     assert add_rm_pairs_scores(report, tmp_path / "run2", ref_model=policy) == ["rm_pairs"]
     t = report["tasks"]["rm_pairs"]
-    assert t["rm_pairs"]["scorer"] == "dpo_implicit_reward" and t["metrics"]["rm_acc"]["value"] == 0.5
+    assert t["rm_pairs"]["scorer"] == "dpo_implicit_reward" and t["metrics"]["rm_acc"]["n"] == len(RB_ROWS)
+    from aligngoals.store import RunStore
+
+    with RunStore(tmp_path / "run2") as store:
+        rewards = [r for _, _, d in store.items("rm_pairs") for r in d["rewards"]]
+    # the policy against itself: every implicit reward is 0 up to float noise (the two passes batch differently)
+    assert len(rewards) == 2 * len(RB_ROWS) and max(abs(r) for r in rewards) < 1e-4
     policy.close()
