@@ -139,3 +139,22 @@ def test_run_dir_of_another_evaluation_is_refused(tmp_path):
 def test_help_explains():
     res = run_cli("eval", "--help")
     assert res.returncode == 0 and "resume" in res.stdout.lower()
+
+
+def test_small_breakdown_groups_print_only_on_request():
+    """TruthfulQA's categories gave 132 breakdown rows of n = 1-4; groups under SMALL_GROUP_N items are hidden
+    (with a note) unless --all-groups, and report.json keeps them all."""
+    from aligngoals.cli.common import console, out
+    from aligngoals.cli.eval_cmd import SMALL_GROUP_N, print_breakdowns
+
+    m = {"value": 0.5, "ci_low": 0.1, "ci_high": 0.9}
+    report = {"tasks": {"truthfulqa_gen": {"breakdown": {
+        "Health": {"bleu_acc": {**m, "n": SMALL_GROUP_N + 5}},
+        "Tiny": {"bleu_acc": {**m, "n": 2}}}}}}
+    with out.capture() as shown, console.capture() as notes:
+        print_breakdowns(report)
+    assert "Health" in shown.get() and "Tiny" not in shown.get()
+    assert "1 breakdown groups with fewer than" in notes.get() and "--all-groups" in notes.get()
+    with out.capture() as shown_all:
+        print_breakdowns(report, all_groups=True)
+    assert "Tiny" in shown_all.get()

@@ -551,3 +551,50 @@ def test_hf_datasets_round_trip_and_parquet(tmp_path):
     datasets.Dataset.from_dict({"question": ["Q1", "Q2"], "good": ["a", "c"], "bad": ["b", "d"]}).to_parquet(str(pq))
     got = load_records(pq, record_type="preference_pair", mapping={"prompt": "question", "chosen": "good", "rejected": "bad"})
     assert [(r.prompt, r.chosen, r.rejected, r.id) for r in got] == [("Q1", "a", "b", "t:1"), ("Q2", "c", "d", "t:2")]
+
+
+# --- malformed input: the message says what is wrong with the file, never a traceback ------------
+def test_empty_files_say_they_are_empty(tmp_path):
+    empty = tmp_path / "pairs.jsonl"
+    empty.write_text("")
+    with pytest.raises(DataError, match=r"pairs.jsonl is empty \(0 bytes\)"):
+        detect_format(empty)
+    with pytest.raises(DataError, match="is empty"):
+        load_records(empty, "jsonl")
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n  \n")
+    with pytest.raises(DataError, match="only blank lines"):
+        detect_format(blank)
+    gz = tmp_path / "pairs.jsonl.gz"
+    gz.write_bytes(gzip.compress(b""))
+    with pytest.raises(DataError, match="empty once decompressed"):
+        load_records(gz)
+
+
+def test_gz_name_without_gzip_content_says_so(tmp_path):
+    fake = tmp_path / "helpful-base-test.jsonl.gz"
+    fake.write_bytes(b"\x00\x01not gzip \xff\xfe at all")
+    with pytest.raises(DataError, match="named .gz but is not gzip-compressed") as exc:
+        detect_format(fake)
+    assert "helpful-base-test.jsonl.gz" in str(exc.value)
+    with pytest.raises(DataError, match="not gzip-compressed"):
+        load_records(fake, "jsonl")
+    # a plain-text file that merely carries the name is still read by content
+    plain = tmp_path / "plain.jsonl.gz"
+    plain.write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}) + "\n")
+    assert len(load_records(plain)) == 1
+
+
+@pytest.mark.parametrize("name, text", [
+    ("deep.json", "[" * 50_000 + "]" * 50_000),
+    ("deep.jsonl", '{"prompt": ' + "[" * 50_000 + "]" * 50_000 + "}\n"),
+    ("wrapped.json", '{"data": [' + "[" * 50_000 + "]" * 50_000 + "]}"),
+])
+def test_deeply_nested_json_is_a_data_error_naming_the_file(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    with pytest.raises(DataError, match="nested too deeply") as exc:
+        load_records(p)
+    assert name in str(exc.value)
+    with pytest.raises(DataError, match="nested too deeply"):
+        load_records(p, "jsonl" if name.endswith(".jsonl") else "json")

@@ -101,11 +101,29 @@ def test_bbq_bias_scores_match_the_papers_formulas():
            _o(True, False, False, True), _o(True, False, False, False)]
     assert M.bbq_bias_disambig(dis + amb) == pytest.approx(0.5)
     assert M.bbq_bias_ambig(dis + amb) == pytest.approx(0.2)
-    # all UNKNOWN in ambiguous contexts: accuracy 1, bias 0; s_DIS undefined without a non-UNKNOWN answer
+    # all UNKNOWN in ambiguous contexts: accuracy 1, bias 0; no disambiguated item: no s_DIS
     assert M.bbq_bias_ambig([_o(True, True, True, False)]) == 0.0
-    assert M.bbq_bias_disambig([_o(False, False, True, False)]) is None
-    # dict rows (as stored in the run store) work too
-    assert M.bbq_bias_disambig([{"ambiguous": False, "correct": True, "unknown": False, "biased": False}]) == -1.0
+    assert M.bbq_bias_disambig([_o(True, True, True, False)]) is None
+    # no biased answer: 0 (lm-evaluation-harness's rule), also when every answer is UNKNOWN
+    assert M.bbq_bias_disambig([_o(False, False, True, False)]) == 0.0
+    assert M.bbq_bias_disambig([{"ambiguous": False, "correct": True, "unknown": False, "biased": False}]) == 0.0
+    assert M.bbq_bias_ambig([_o(True, False, False, False), _o(True, True, True, False)]) == 0.0
+
+
+def test_bbq_bias_scores_equal_lm_evals_aggregations():
+    """Every small pattern of outcomes gives lm-eval's own ``agg_*_bias_scores`` value."""
+    import itertools
+
+    bbq_utils = pytest.importorskip("lm_eval.tasks.bbq.utils")
+    kinds = [(False, False, False), (True, False, False), (False, True, False), (False, False, True)]
+    for amb in (False, True):
+        for combo in itertools.product(kinds, repeat=3):
+            rows = [_o(amb, c, u, b and not u) for c, u, b in combo]
+            other = [_o(not amb, True, False, True)]  # lm-eval needs both conditions present for s_AMB
+            arr = [(float(r.correct), float(r.biased), float(not r.unknown), not r.ambiguous) for r in rows + other]
+            ours = M.bbq_bias_ambig(rows + other) if amb else M.bbq_bias_disambig(rows + other)
+            ref = bbq_utils.agg_amb_bias_scores(arr) if amb else bbq_utils.agg_disamb_bias_scores(arr)
+            assert ours == pytest.approx(float(ref), abs=1e-12), (amb, combo)
 
 
 def test_bbq_biased_answer_follows_question_polarity():

@@ -20,7 +20,7 @@ CHOICES = [" a cat", " a dog that barks loudly at night", " a cow in a green fie
 def _requests():
     reqs = [LoglikelihoodRequest(CTX, c) for c in CHOICES]
     reqs.append(LoglikelihoodRequest("The sky is ", "blue"))  # trailing space moves to the continuation
-    reqs.append(LoglikelihoodRequest("", "Hello world"))  # empty context: scored after end-of-text
+    reqs.append(LoglikelihoodRequest("", "Hello world"))  # empty context: scored after BOS (lm-eval)
     return reqs
 
 
@@ -144,3 +144,60 @@ def test_request_validation():
         GenerationSettings(max_tokens=0)
     with pytest.raises(AligngoalsError):
         ChatMessage("robot", "hi")
+
+
+@pytest.mark.parametrize("backend", ["llama_model", "hf_model"])
+def test_empty_context_is_conditioned_on_bos_like_lm_eval(backend, request):
+    """lm-eval's ``HFLM.prefix_token_id``: BOS when the tokenizer has one (SmolLM2: 1, ``<|im_start|>``),
+    else end-of-text (SmolLM2: 2); ``--prefix-token-id`` overrides it and the override reaches the
+    identity (so stored answers for another token are not reused) and the report's model section."""
+    model = request.getfixturevalue(backend)
+    assert model.prefix_token_id == 1
+    assert model.encode_pair("", "Hello world")[0] == [1]
+    assert model.encode_pair("Hi", " there")[0] == model.tokenize("Hi")  # a non-empty context is not prefixed
+    assert model.info["prefix_token_id"] == 1 and model.identity["prefix_token_id"] == 1
+    req = [LoglikelihoodRequest("", "Hello world")]
+    bos = model.loglikelihood(req)[0].logprob
+    model.set_prefix_token_id(2)
+    try:
+        assert model.prefix_token_id == 2 and model.identity["prefix_token_id"] == 2
+        eot = model.loglikelihood(req)[0].logprob
+        # the same as scoring after the end-of-text token given as an explicit context token
+        ref = model._score_full([([2], model.tokenize("Hello world"))])[0].logprob
+        assert eot == pytest.approx(ref, abs=1e-3)
+        assert abs(bos - eot) > 1e-3
+        with pytest.raises(AligngoalsError, match="outside the vocabulary"):
+            model.set_prefix_token_id(10**9)
+        with pytest.raises(AligngoalsError, match="non-negative"):
+            model.set_prefix_token_id(-1)
+    finally:
+        model.set_prefix_token_id(None)
+    assert model.prefix_token_id == 1
+
+
+PRIMER = "".join(f"Q: What is {i} plus {i}?\nA: {2 * i}.\n\n" for i in range(1, 5))
+
+
+@pytest.mark.parametrize("backend", ["llama_model", "hf_model"])
+def test_cross_item_prefix_reuse_equals_per_item_scoring(backend, request):
+    """Items sharing a few-shot primer reuse its key/value state across items (llama.cpp: the cache is
+    rolled back to the shared prefix; transformers: the primer's cache expanded to the batch); the numbers
+    equal per-item scoring to 1e-4 nats, including items that share more or less than the primer."""
+    model = request.getfixturevalue(backend)
+    reqs = [LoglikelihoodRequest(PRIMER + f"Q: What is {q}?\nA:", c)
+            for q in ("7 plus 7", "7 plus 8", "9 minus 1", "the capital of France")
+            for c in (" 14.", " 15.", " Paris.")]
+    reqs.append(LoglikelihoodRequest("Unrelated context without the primer.", " Yes."))
+    model.cross_item_reuse = False
+    try:
+        alone = model.loglikelihood(reqs)
+        model.cross_item_reuse = True
+        shared = model.loglikelihood(reqs)
+        again = model.loglikelihood(list(reversed(reqs)))[::-1]  # another order, the kept state changes
+    finally:
+        model.cross_item_reuse = True
+    for a, s, g in zip(alone, shared, again):
+        assert a.n_tokens == s.n_tokens and a.is_greedy == s.is_greedy
+        assert abs(a.logprob - s.logprob) < 1e-4 and abs(a.logprob - g.logprob) < 1e-4, (a, s, g)
+    if backend == "hf_model":
+        assert model._primer is not None and len(model._primer[0]) >= len(model.tokenize(PRIMER)) - 1

@@ -159,6 +159,20 @@ def test_length_controlled_win_rate_removes_a_length_preference():
         R.length_controlled_win_rate([R.Battle("a", "b", 1.0)])
 
 
+def test_length_controlled_win_rate_is_withheld_when_not_identified():
+    """10 battles, 2 wins and 8 ties, the model always longer: the rate at equal length is an
+    extrapolation (it moved from 0.35 to 0.98 with which items were the wins), so it is withheld."""
+    few = [R.Battle("m", "b", 1.0 if i < 2 else 0.5, 300.0 + 10 * i, 100.0) for i in range(10)]
+    lc = R.length_controlled_win_rate(few, n_boot=50)
+    assert lc["value"] is None and "only 10 battles" in lc["withheld"] and lc["raw_win_rate"] == pytest.approx(0.6)
+    one_sided = [R.Battle("m", "b", float(i % 3 == 0), 300.0 + i, 100.0) for i in range(200)]
+    lc = R.length_controlled_win_rate(one_sided, n_boot=50)
+    assert lc["value"] is None and "shorter in 0" in lc["withheld"]
+    both = one_sided + [R.Battle("m", "b", float(i % 2), 50.0, 100.0 + i) for i in range(R.LC_MIN_PER_SIDE)]
+    lc = R.length_controlled_win_rate(both, n_boot=50)
+    assert lc["value"] is not None and lc["withheld"] is None
+
+
 def test_outcomes_vs_orients_battles():
     bs = [R.Battle("a", "b", 1.0, 10, 20), R.Battle("b", "a", 1.0, 30, 5), R.Battle("a", "c", 0.0)]
     got = R.outcomes_vs(bs, "a", "b")

@@ -104,3 +104,14 @@ def test_synth_cli_end_to_end(tmp_path):
     missing_goal = subprocess.run([sys.executable, "-m", "aligngoals.cli.main", "synth", "constitutional",
                                    "--prompts", str(prompts), "--out", str(out)], capture_output=True, text=True)
     assert missing_goal.returncode == 2 and "needs --goal" in missing_goal.stderr
+
+
+def test_synth_out_must_be_a_folder(tmp_path):
+    """The README once showed ``--out revised.jsonl``; --out is a folder, and a file-like path is refused."""
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"prompt": "Hi"}) + "\n")
+    res = subprocess.run([sys.executable, "-m", "aligngoals.cli.main", "synth", "constitutional", "--goal", "hhh",
+                          "--prompts", str(prompts), "--out", str(tmp_path / "revised.jsonl")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "takes a folder" in res.stderr
+    assert not (tmp_path / "revised.jsonl").exists()

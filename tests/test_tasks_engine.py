@@ -183,6 +183,13 @@ def test_limit_takes_the_first_items_or_a_seeded_sample(tmp_path):
     assert s0 == [d["id"] for d in rnd.prepare(data_dir=None, limit=3, seed=0).docs]
     samples = {tuple(d["id"] for d in rnd.prepare(data_dir=None, limit=3, seed=s).docs) for s in range(6)}
     assert len(samples) > 1
+    # --limit-mode overrides the task's own sample setting both ways (first = lm-eval's --limit)
+    assert [d["id"] for d in rnd.prepare(data_dir=None, limit=2, seed=0, mode="first").docs] == ["q1", "q2"]
+    forced = {tuple(d["id"] for d in first.prepare(data_dir=None, limit=3, seed=s, mode="random").docs)
+              for s in range(6)}
+    assert len(forced) > 1
+    with pytest.raises(DataError, match="limit mode"):
+        first.prepare(data_dir=None, limit=2, seed=0, mode="last")
     # --limit beats the suite's limit, which beats the task's own
     task = make_task(mc_spec(tmp_path, limit=5))
     assert EvalSettings().limit_for(task) == 5
@@ -220,6 +227,10 @@ def test_requests_are_deduplicated_across_tasks_and_a_rerun_is_free(llama_model,
     assert set(items) == {"q1", "q2", "q3", "q4"} and len(items["q3"]["logprobs"]) == 3
     again = run_evaluation(llama_model, [a, b], tmp_path / "run", EvalSettings(), log=lambda _: None)
     assert again["run"]["requests_computed"] == 0 and again["tasks"] == report["tasks"]
+    # the report says which items a limit kept
+    assert report["tasks"]["a"]["limit_mode"] == "first" and report["settings"]["limit_mode"] is None
+    forced = run_evaluation(llama_model, [a], tmp_path / "run2", EvalSettings(limit_mode="random"), log=lambda _: None)
+    assert forced["tasks"]["a"]["limit_mode"] == "random" and forced["settings"]["limit_mode"] == "random"
 
 
 def test_breakdown_and_missing_data_is_skipped_with_its_reason(llama_model, tmp_path):

@@ -10,12 +10,13 @@ intervals of the change, exactly as for two ``eval`` runs.
 Measurements (held-out examples, the last ``--eval-n`` of the data file):
 
 * ``heldout_preference`` (policies): ``acc`` = 1 when the model gives the
-  chosen answer a higher summed log-probability than the rejected one (the
-  multiple-choice rule of lm-evaluation-harness), ``acc_norm`` the same per
+  chosen answer a higher summed log-probability than the rejected one, 0.5 on
+  an exact tie (the one tie rule of every preference accuracy in aligngoals,
+  :func:`aligngoals.evaluate.metrics.preference_acc`), ``acc_norm`` the same per
   token. Answers are tokenised exactly as in DPO training.
 * ``heldout_nll`` (sft): mean negative log-likelihood per token of the reference answer.
 * ``heldout_rm_accuracy`` (reward models): ``acc`` = 1 when the reward of the
-  chosen answer is higher; ``margin`` = reward difference.
+  chosen answer is higher (0.5 on a tie); ``margin`` = reward difference.
 * ``heldout_reward`` (sampling methods, with a reward model): mean reward of the
   model's greedy answer.
 """
@@ -29,7 +30,7 @@ from typing import Any, Sequence
 
 from aligngoals import __version__
 from aligngoals.align.data import Example
-from aligngoals.evaluate.metrics import summarize
+from aligngoals.evaluate.metrics import preference_acc, preference_acc_per_token, summarize
 from aligngoals.io import atomic_write_json
 
 
@@ -48,7 +49,8 @@ def preference_items(model: Any, tokenizer: Any, examples: Sequence[Example], *,
     for j, (ex, _, _) in enumerate(pairs):
         (lc, nc), (lr, nr) = lps[2 * j], lps[2 * j + 1]
         out.append({"id": ex.id, "logprobs": [lc, lr], "n_tokens": [nc, nr],
-                    "scores": {"acc": float(lc > lr), "acc_norm": float(lc / max(nc, 1) > lr / max(nr, 1))}})
+                    "scores": {"acc": preference_acc(lc, lr),
+                               "acc_norm": preference_acc_per_token(lc, nc, lr, nr)}})
     return out
 
 
@@ -71,7 +73,7 @@ def rm_accuracy_items(scorer: Any, examples: Sequence[Example]) -> list[dict]:
     out = []
     for j, (ex, _, _) in enumerate(pairs):
         rc, rr = rewards[2 * j], rewards[2 * j + 1]
-        out.append({"id": ex.id, "rewards": [rc, rr], "scores": {"acc": float(rc > rr), "margin": rc - rr}})
+        out.append({"id": ex.id, "rewards": [rc, rr], "scores": {"acc": preference_acc(rc, rr), "margin": rc - rr}})
     return out
 
 

@@ -93,6 +93,7 @@ def print_leaderboard(result: dict) -> None:
         cols += [f"win rate vs {escape(base)} (95% CI)", "length-controlled (95% CI)"]
     for col in cols:
         table.add_column(col, justify="left" if col == "model" else "right")
+    withheld: list[str] = []
     for r in board["models"]:
         sr = r["score_rate"]
         row = [str(r["rank"]), escape(r["model"]), f"{r['rating']:.0f} {_ci(r['ci_low'], r['ci_high'])}",
@@ -104,10 +105,15 @@ def print_leaderboard(result: dict) -> None:
             if r["model"] == base:
                 row += ["baseline", ""]
             else:
-                row += [f"{_f(wr.get('value'), 2)} {_ci(wr.get('ci_low'), wr.get('ci_high'), 2)}",
-                        f"{_f(lc.get('value'), 2)} {_ci(lc.get('ci_low'), lc.get('ci_high'), 2)}"]
+                lc_cell = ("withheld" if lc.get("withheld")
+                           else f"{_f(lc.get('value'), 2)} {_ci(lc.get('ci_low'), lc.get('ci_high'), 2)}")
+                row += [f"{_f(wr.get('value'), 2)} {_ci(wr.get('ci_low'), wr.get('ci_high'), 2)}", lc_cell]
+                if lc.get("withheld"):
+                    withheld.append(f"{r['model']}: {lc['withheld']}")
         table.add_row(*row)
     out.print(table)
+    for note in withheld:
+        console.print(f"Length-controlled win rate withheld for {escape(note)}.", soft_wrap=True)
     if bt.get("nu") is not None:
         console.print(f"Davidson tie parameter nu = {bt['nu']:.3f}.")
     ha = result.get("human_agreement")

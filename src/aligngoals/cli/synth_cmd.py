@@ -48,6 +48,10 @@ def register(app: typer.Typer) -> None:
         from aligngoals.store import RunStore
         from aligngoals.synth import ai_feedback_pairs, critique_and_revise, load_prompts, self_align, self_instruct
 
+        if out.is_file() or out.suffix.lower() in {".jsonl", ".json", ".csv", ".txt", ".gz"}:
+            raise ConfigError(f"--out {out} looks like a file, but --out takes a folder (it receives sft.jsonl, "
+                              "pairs.jsonl, traces.jsonl and the run store).",
+                              hint=f"Pass a folder, for example --out {out.with_suffix('')}.")
         if method != SynthMethod.self_instruct and not goal:
             raise ConfigError(f"synth {method.value} needs --goal (a goal name such as 'hhh' or a goal YAML file).")
         g = load_goal(goal) if goal else None

@@ -258,9 +258,10 @@ def iter_records(
     _check_options(spec, options)
     p = Path(src).expanduser()
     if not spec.accepts_dir:
-        from aligngoals.data.sources import check_file
+        from aligngoals.data.sources import check_file, check_not_empty
 
         check_file(p)
+        check_not_empty(p)
     from aligngoals.data.sources import logical_stem
 
     ctx = ReadContext(path=p, stem=logical_stem(p), options=dict(options))
@@ -373,6 +374,7 @@ def peek(path: PathLike) -> Peek:
     from aligngoals.data import sources as S
 
     p = S.check_file(path) if not Path(path).is_dir() else Path(path)
+    S.check_not_empty(p)
     name = p.name.lower()
     if p.is_dir():
         return Peek(p, name, "dir", [])
@@ -411,6 +413,11 @@ def detect_format(path: PathLike) -> str:
                 return name
         except (KeyError, IndexError, TypeError, AttributeError):
             continue
+    from aligngoals.data.sources import not_gzip_error
+
+    bad_gz = not_gzip_error(path)
+    if bad_gz is not None:
+        raise bad_gz
     if pk.kind in ("xlsx", "xls"):
         raise DataError(
             f"{path}: Excel workbooks are not read directly.",

@@ -139,6 +139,48 @@ def check_file(path: PathLike) -> Path:
     return p
 
 
+def check_not_empty(path: PathLike) -> None:
+    """Refuse an empty file (or an empty gzip stream) with that reason, not a format guess."""
+    p = Path(path)
+    if p.is_dir():
+        return
+    if p.stat().st_size == 0:
+        raise DataError(f"{p} is empty (0 bytes).", hint="The file holds no data: check that it was written or downloaded completely.")
+    if is_gzip(p):
+        try:
+            with gzip.open(p, "rb") as fh:
+                head = fh.read(1 << 16)
+        except (OSError, EOFError) as exc:
+            raise _decode_error(p, exc) from exc
+        if not head.strip():
+            raise DataError(f"{p} is empty once decompressed.", hint="The gzip stream holds no data: re-create the file.")
+    elif not p.read_bytes()[: 1 << 16].strip():
+        raise DataError(f"{p} holds only blank lines.", hint="The file holds no data: check that it was written completely.")
+
+
+def not_gzip_error(path: PathLike) -> Optional[DataError]:
+    """The error for a file named ``.gz`` whose content is not gzip (None when that is not the case)."""
+    p = Path(path)
+    if p.name.lower().endswith(".gz") and p.is_file() and not is_gzip(p):
+        with open(p, "rb") as fh:
+            first = fh.read(4)
+        return DataError(
+            f"{p} is named .gz but is not gzip-compressed (it starts with bytes {first!r}, not the gzip magic b'\\x1f\\x8b').",
+            hint="Re-download or re-compress the file (gzip FILE), or rename it without .gz if it is plain text.",
+        )
+    return None
+
+
+def deep_json_error(path: PathLike, line: Optional[int] = None) -> DataError:
+    """A JSON value nested deeper than Python's parser can follow (it would end in RecursionError)."""
+    where = f"{path}:{line}" if line else str(path)
+    return DataError(
+        f"{where}: the JSON is nested too deeply to read (deeper than Python's limit of about "
+        f"{sys.getrecursionlimit()} levels).",
+        hint="No dataset record needs that depth; the file is probably damaged or not the data you meant.",
+    )
+
+
 def open_text(path: PathLike, *, newline: Optional[str] = None) -> io.TextIOBase:
     """Open a text file for reading, decompressing gzip transparently (by content, not by name)."""
     p = check_file(path)
@@ -148,6 +190,9 @@ def open_text(path: PathLike, *, newline: Optional[str] = None) -> io.TextIOBase
 
 
 def _decode_error(path: PathLike, exc: Exception) -> DataError:
+    bad_gz = not_gzip_error(path)
+    if bad_gz is not None:
+        return bad_gz
     if isinstance(exc, UnicodeDecodeError):
         return DataError(
             f"{path}: not UTF-8 text (byte {exc.start} of a block cannot be decoded).",
@@ -199,6 +244,8 @@ def iter_jsonl(path: PathLike) -> Iterator[tuple[Loc, Any]]:
                     obj = json.loads(line)
                 except json.JSONDecodeError as exc:
                     obj = BadRow(None, "one JSON object per line", detail=f"not valid JSON ({exc.msg} at column {exc.colno})")
+                except RecursionError:
+                    raise deep_json_error(path, lineno) from None
                 else:
                     if not isinstance(obj, dict):
                         obj = BadRow(None, "a JSON object", detail=f"expected a JSON object, got {describe_value(obj)}")
@@ -255,6 +302,8 @@ def iter_json_array(path: PathLike, text: str, start: int, item_prefix: str = ""
             value, end = _DECODER.raw_decode(text, idx)
         except json.JSONDecodeError as exc:
             raise _json_error(path, text, exc) from exc
+        except RecursionError:
+            raise deep_json_error(path, line) from None
         yield Loc(line=line, item=f"{item_prefix}[{i}]"), value
         i += 1
         idx = _WS.match(text, end).end()
@@ -274,6 +323,8 @@ def load_json(path: PathLike, text: Optional[str] = None) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise _json_error(path, text, exc) from exc
+    except RecursionError:
+        raise deep_json_error(path) from None
 
 
 def find_key_array(text: str, key: str) -> Optional[int]:
@@ -317,6 +368,8 @@ def json_kind(path: PathLike) -> str:
             json.loads(lines[0])
         except json.JSONDecodeError:
             return "json"  # an object spread over several lines
+        except RecursionError:
+            raise deep_json_error(path, 1) from None
         return "jsonl"
     return ""
 

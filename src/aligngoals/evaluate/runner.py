@@ -21,7 +21,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Literal, Optional, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,6 +50,8 @@ class EvalSettings(BaseModel):
     limits: dict[str, int] = Field(default_factory=dict)
     """Per-task limits set by a suite file (task name -> N); below ``limit``, above the task's own."""
     goal: Optional[str] = None
+    limit_mode: Optional[Literal["first", "random"]] = None
+    """``--limit-mode first|random``: which N items a limit keeps; None keeps each task's own ``sample``."""
 
     def limit_for(self, task: Task) -> Optional[int]:
         if self.limit is not None:
@@ -62,8 +64,11 @@ class EvalSettings(BaseModel):
 def default_run_id(model_name: str, label: str, settings: EvalSettings) -> str:
     """Deterministic run id, so the same command resumes the same run directory."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{model_name}-{label}").strip("-")[:60]
-    h = stable_hash({"model": model_name, "label": label, "seed": settings.seed, "limit": settings.limit,
-                     "data_dir": settings.data_dir, "extra": settings.extra})[:8]
+    key = {"model": model_name, "label": label, "seed": settings.seed, "limit": settings.limit,
+           "data_dir": settings.data_dir, "extra": settings.extra}
+    if settings.limit_mode:  # only when set, so run ids of earlier commands stay the same
+        key["limit_mode"] = settings.limit_mode
+    h = stable_hash(key)[:8]
     return f"{slug}-s{settings.seed}-{h}"
 
 
@@ -101,6 +106,7 @@ class _Plan:
     n_available: int
     limit: Optional[int]
     fewshot: int
+    limit_mode: str = "first"
 
 
 def _generation_length(r: GenerationRequest) -> int:
@@ -117,13 +123,15 @@ def _plan_tasks(task_objs: list[Task], settings: EvalSettings, ctx: BuildContext
     for task in task_objs:
         limit = settings.limit_for(task)
         try:
-            prep = task.prepare(data_dir=settings.data_dir, limit=limit, seed=settings.seed)
+            prep = task.prepare(data_dir=settings.data_dir, limit=limit, seed=settings.seed,
+                                mode=settings.limit_mode)
         except MissingData as exc:
             skipped[task.name] = exc.message
             log(f"Skipping task {task.name}: {exc.message}")
             continue
         reqs = [task.requests(doc, task.exemplars(prep, doc, settings.seed), ctx) for doc in prep.docs]
-        plans.append(_Plan(task, prep.docs, reqs, prep.n_available, limit, task.spec.fewshot.n))
+        plans.append(_Plan(task, prep.docs, reqs, prep.n_available, limit, task.spec.fewshot.n,
+                           settings.limit_mode or task.spec.sample))
     if not plans:
         raise AligngoalsError(
             f"No task could run: the data of every task is missing ({len(skipped)} skipped).",
@@ -171,7 +179,7 @@ def _score_plan(p: _Plan, answers: dict, ctx: BuildContext, run: Run, seed: int)
     entry = {"level": task.spec.level, "type": task.spec.type, "n": len(records), "metrics": agg["metrics"]}
     if "breakdown" in agg:
         entry["breakdown"] = agg["breakdown"]
-    entry.update({"limit": p.limit, "n_available": p.n_available, "fewshot": p.fewshot})
+    entry.update({"limit": p.limit, "n_available": p.n_available, "fewshot": p.fewshot, "limit_mode": p.limit_mode})
     if task.spec.generalization:
         entry["generalization"] = task.spec.generalization
     return entry, {"agg": agg, "fields": {g for r in records for g in r.get("groups", {})}}
@@ -217,7 +225,8 @@ def run_evaluation(
     if dupes:
         raise AligngoalsError(f"Task name(s) {', '.join(dupes)} appear more than once.",
                               hint="Every task in one run needs its own name.")
-    fingerprint = {"model": model.identity, "tasks": names, "seed": settings.seed, "limit": settings.limit}
+    fingerprint = {"model": model.identity, "tasks": names, "seed": settings.seed, "limit": settings.limit,
+                   **({"limit_mode": settings.limit_mode} if settings.limit_mode else {})}
     with Run(run_dir, kind="fingerprint", fingerprint=fingerprint, describe=_describe_previous(run_dir),
              command=command, progress=progress) as run:
         cached = run.cached(model)
@@ -244,6 +253,7 @@ def run_evaluation(
                       "tasks": names, "data_dir": settings.data_dir,
                       **({"goal": settings.goal} if settings.goal else {}),
                       "limits": {p.task.name: p.limit for p in plans},
+                      "limit_mode": settings.limit_mode,
                       **settings.extra},
             packages=package_versions(),
             tasks={n: report_tasks[n] for n in names},  # in the order the tasks were given

@@ -173,6 +173,29 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, beta0: Optional[np.nd
     return beta
 
 
+#: Fewest battles for which the length-controlled win rate is reported.
+LC_MIN_BATTLES = 30
+#: Fewest battles on each side of zero length difference (the model longer; the model shorter).
+LC_MIN_PER_SIDE = 5
+
+
+def lc_withheld_reason(d: np.ndarray) -> Optional[str]:
+    """Why the length model is not identified on these length differences, or None when it is.
+
+    With all differences on one side (or almost), ``theta`` (the rate at zero difference)
+    is an extrapolation the data do not constrain: a simulation of 10 battles (2 wins,
+    8 ties) gave anywhere from 0.35 to 0.98 depending on which items were the wins.
+    """
+    n = len(d)
+    longer, shorter = int((d > 0).sum()), int((d < 0).sum())
+    if n < LC_MIN_BATTLES:
+        return f"only {n} battles; the length model needs at least {LC_MIN_BATTLES}"
+    if min(longer, shorter) < LC_MIN_PER_SIDE:
+        return (f"the model's answer is longer in {longer} battles and shorter in {shorter}; the length model needs "
+                f"at least {LC_MIN_PER_SIDE} of each to estimate the rate at equal length")
+    return None
+
+
 def length_controlled_win_rate(
     battles: Sequence[Battle],
     *,
@@ -195,7 +218,11 @@ def length_controlled_win_rate(
     not identified, so it is left out. The interval resamples battles and refits
     (percentile bootstrap). Orient every battle first (see :func:`outcomes_vs`).
 
-    Returns ``{"value", "ci_low", "ci_high", "n", "length_coef", "raw_win_rate"}``.
+    The value is withheld (None, with ``withheld`` saying why) unless there are at
+    least :data:`LC_MIN_BATTLES` battles and at least :data:`LC_MIN_PER_SIDE` with
+    each sign of length difference (:func:`lc_withheld_reason`).
+
+    Returns ``{"value", "ci_low", "ci_high", "n", "length_coef", "raw_win_rate", "withheld"}``.
     """
     bs = [b for b in battles if b.len_a is not None and b.len_b is not None]
     if len(bs) != len(battles):
@@ -205,10 +232,12 @@ def length_controlled_win_rate(
         )
     n = len(bs)
     raw = win_rate([b.outcome for b in bs], alpha)["value"]
-    if n == 0:
-        return {"value": None, "ci_low": None, "ci_high": None, "n": 0, "length_coef": None, "raw_win_rate": None}
     y = np.array([b.outcome for b in bs], dtype=float)
     d = np.array([b.len_a - b.len_b for b in bs], dtype=float)  # type: ignore[operator]
+    withheld = lc_withheld_reason(d)
+    if withheld:
+        return {"value": None, "ci_low": None, "ci_high": None, "n": n, "length_coef": None, "raw_win_rate": raw,
+                "withheld": withheld}
     sd = float(d.std())
     z = np.tanh(d / sd) if sd > 0 else np.zeros_like(d)
     x = np.column_stack([np.ones(n), z])
@@ -224,7 +253,7 @@ def length_controlled_win_rate(
     else:
         lo = hi = value
     return {"value": value, "ci_low": lo, "ci_high": hi, "n": n, "length_coef": float(beta[1]),
-            "raw_win_rate": raw}
+            "raw_win_rate": raw, "withheld": None}
 
 
 # --------------------------------------------------------------------------------------------

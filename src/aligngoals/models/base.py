@@ -209,6 +209,10 @@ class Model(abc.ABC):
 
     def __init__(self) -> None:
         self.prefix_reuse = True
+        #: Reuse the key/value state of a prefix shared *across* items (a few-shot primer) too;
+        #: off only to measure it (benchmarks/prefix_reuse.py) or to check it equals recomputation.
+        self.cross_item_reuse = True
+        self.prefix_token_override: int | None = None
 
     # --- identity -----------------------------------------------------------------
     @property
@@ -281,7 +285,8 @@ class Model(abc.ABC):
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Tokenise like lm-evaluation-harness so that numbers match it exactly.
 
-        Trailing whitespace of the context moves to the continuation; the
+        An empty context becomes ``[prefix_token_id]`` (BOS, else end-of-text, as
+        lm-eval's ``HFLM``); a non-empty one is not prefixed. Trailing whitespace of the context moves to the continuation; the
         continuation's tokens are those of ``context + continuation`` past the
         context's own tokens. The context therefore always tokenises the same
         way for every choice, which is what makes shared-prefix reuse exact.
@@ -303,8 +308,36 @@ class Model(abc.ABC):
 
     @property
     def prefix_token_id(self) -> int:
-        """Token used as the context when the context is empty (end-of-text, as lm-eval does)."""
-        raise NotImplementedError
+        """Token an empty context is conditioned on.
+
+        lm-evaluation-harness's rule (``HFLM.prefix_token_id``): the tokenizer's BOS
+        token when it defines one, else its end-of-text token; a ``prefix_token_id``
+        model argument (here :meth:`set_prefix_token_id`, ``--prefix-token-id``)
+        overrides both. Empty-context tasks (CrowS-Pairs) depend on it.
+        """
+        if self.prefix_token_override is not None:
+            return self.prefix_token_override
+        return self._default_prefix_token_id()
+
+    def _default_prefix_token_id(self) -> int:
+        raise AligngoalsError(
+            f"The {self.backend} backend cannot score a continuation with an empty context.",
+            hint="Use a local backend (smollm2, gguf:..., hf:...) for log-likelihood tasks.",
+        )
+
+    #: Vocabulary size, where the backend knows it (bounds ``--prefix-token-id``).
+    vocab_size: int | None = None
+
+    def set_prefix_token_id(self, token_id: int | None) -> None:
+        """Override the empty-context token (None restores the BOS-else-EOT rule)."""
+        if token_id is not None:
+            if isinstance(token_id, bool) or not isinstance(token_id, int) or token_id < 0:
+                raise AligngoalsError(f"prefix token id must be a non-negative integer, got {token_id!r}.")
+            if self.vocab_size is not None and token_id >= self.vocab_size:
+                raise AligngoalsError(
+                    f"prefix token id {token_id} is outside the vocabulary of {self.name} ({self.vocab_size} tokens)."
+                )
+        self.prefix_token_override = token_id
 
     def loglikelihood(
         self,
@@ -326,8 +359,13 @@ class Model(abc.ABC):
             groups: dict[tuple[int, ...], list[int]] = {}
             for i, (ctx, _) in enumerate(encoded):
                 groups.setdefault(tuple(ctx), []).append(i)
-            # Longest contexts first, so groups handed over together have similar lengths.
-            order = sorted(groups, key=len, reverse=True)
+            # Longest contexts first, so groups handed over together have similar lengths; one group
+            # per call (cross-item reuse keeps the previous context's state): token order instead,
+            # which puts contexts that share a prefix next to each other.
+            if int(self.groups_per_call) == 1 and self.cross_item_reuse:
+                order = sorted(groups)
+            else:
+                order = sorted(groups, key=len, reverse=True)
             step = max(1, int(self.groups_per_call))
             for start in range(0, len(order), step):
                 keys = order[start : start + step]

@@ -3,7 +3,9 @@
 Shared-prefix scoring: the context of a multiple-choice item is evaluated once;
 for each choice the KV cache is rolled back to the end of the context (llama.cpp
 ``kv_cache_seq_rm``, which ``Llama.eval`` applies past ``n_tokens``) and only the
-choice's tokens are evaluated. This restores the context state without copying
+choice's tokens are evaluated. Across items the same roll-back keeps whatever
+prefix the next context shares with the cached one (a few-shot primer), so a
+primer is evaluated once per run rather than once per item. This restores the context state without copying
 it, which ``Llama.save_state`` would do together with the whole logits buffer.
 """
 
@@ -120,6 +122,8 @@ class LlamaCppModel(Model):
         self._n_vocab = self.llm.n_vocab()
         meta = self.llm.metadata or {}
         self._chat_template = meta.get("tokenizer.chat_template")
+        self._bos_defined = "tokenizer.ggml.bos_token_id" in meta
+        self.vocab_size = self._n_vocab
         self._identity = {
             "backend": self.backend,
             "name": self._name,
@@ -132,14 +136,21 @@ class LlamaCppModel(Model):
 
     @property
     def identity(self) -> dict:
-        return dict(self._identity)
+        # The empty-context token changes scores, so it is part of what makes answers reusable.
+        return {**self._identity, "prefix_token_id": self.prefix_token_id}
 
     @property
     def info(self) -> dict:
-        return {**self._identity, "path": str(self.path.resolve()), "n_ctx": self.n_ctx}
+        return {**self.identity, "path": str(self.path.resolve()), "n_ctx": self.n_ctx}
 
-    @property
-    def prefix_token_id(self) -> int:
+    def _default_prefix_token_id(self) -> int:
+        """BOS when the GGUF's tokenizer defines one, else end-of-text (lm-eval's rule).
+
+        The metadata key decides "defines": llama.cpp falls back to a vocabulary default
+        for a missing BOS, which a transformers tokenizer (lm-eval's reference) would not have.
+        """
+        if self._bos_defined and self.llm.token_bos() >= 0:
+            return int(self.llm.token_bos())
         return int(self.llm.token_eos())
 
     def tokenize(self, text: str) -> list[int]:
@@ -189,13 +200,33 @@ class LlamaCppModel(Model):
                 llm._logits_all = True
             return np.array(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(self._n_vocab,)), copy=True)
         llm.eval(context)  # pragma: no cover - other llama-cpp-python versions
-        return np.array(llm.scores[len(context) - 1], copy=True)
+        return np.array(llm.scores[llm.n_tokens - 1], copy=True)
+
+    def _keep_prefix(self, context: list[int]) -> int:
+        """Roll the KV cache back to the longest prefix it shares with ``context``; returns its length.
+
+        Why: items of a few-shot task share a primer of hundreds of tokens; the cache still
+        holds the previous item's context, so only the tokens past the shared prefix need
+        evaluating (cross-item reuse). At least the context's last token is always
+        evaluated, because its logits score the first continuation token.
+        """
+        llm = self.llm
+        if not self.cross_item_reuse:
+            llm.reset()
+            return 0
+        held = llm.input_ids[: llm.n_tokens]
+        limit = min(len(held), len(context) - 1)
+        n = 0
+        while n < limit and held[n] == context[n]:
+            n += 1
+        llm.n_tokens = n  # eval() removes every cached position past n_tokens
+        return n
 
     def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[LoglikelihoodResult]:
         llm = self.llm
         self._check_length(len(context) + max(len(c) for c in continuations))
-        llm.reset()
-        ctx_last = self._eval_context(context)
+        kept = self._keep_prefix(context)
+        ctx_last = self._eval_context(context[kept:])
         out = []
         for cont in continuations:
             # Roll the KV cache back to the end of the context; eval() removes the rest.

@@ -43,6 +43,10 @@ def evaluate(
     device: Optional[str] = None,
     batch_size: int = 8,
     prefix_reuse: bool = True,
+    prefix_token_id: Optional[int] = None,
+    limit_mode: Optional[str] = None,
+    ref_model: Model | str | None = None,
+    section_map: Optional[str | Path] = None,
     model_options: Optional[dict[str, Any]] = None,
     progress: Optional[ProgressFactory] = None,
     command: Optional[str] = None,
@@ -56,7 +60,11 @@ def evaluate(
     the ``quick`` suite). ``out`` is the run directory (default ``runs/<run-id>``; the same call
     resumes the same run). With ``write`` the report goes to ``out/report.json`` and
     ``report.html``. ``judge`` grades the value suite's safety replies with another model
-    instead of the evaluated one.
+    instead of the evaluated one. ``prefix_token_id`` overrides the token an empty context is
+    conditioned on (lm-eval's ``prefix_token_id``); ``limit_mode`` (``first``/``random``) says which
+    N items a limit keeps. ``rm_pairs`` tasks are scored by ``scorer`` (a reward model), else by the
+    implicit reward against ``ref_model``, else by log-likelihood; ``section_map`` replaces
+    RewardBench's section map.
     """
     if sum(bool(x) for x in (suite, tasks, goal)) > 1:
         raise ConfigError("Pass only one of suite, tasks and goal.", hint="e.g. --suite quick, or --goal hhh.")
@@ -67,11 +75,13 @@ def evaluate(
     if not (suite or tasks or goal):
         suite = "quick"
     settings = EvalSettings(seed=seed, limit=limit, suite=suite, data_dir=str(data_dir) if data_dir else None,
-                            limits=suite_limits, goal=goal)
+                            limits=suite_limits, goal=goal, limit_mode=limit_mode)
     m, own = _load(model, device=device, batch_size=batch_size, options=model_options or {})
     judge_model, own_judge = (None, False) if judge is None else _load(judge, device=device, batch_size=batch_size,
                                                                        options={})
     try:
+        if prefix_token_id is not None:
+            m.set_prefix_token_id(prefix_token_id)
         if in_context_goal:
             from aligngoals.align.in_context import InContextGoalModel
 
@@ -90,12 +100,34 @@ def evaluate(
             m.close()
         if own_judge and judge_model is not None:
             judge_model.close()
+    rm = None
     if scorer:
         from aligngoals.align.scoring import add_reward_scores, load_scorer
 
         rm = load_scorer(scorer, device=device or "cpu", batch_size=batch_size)
-        if not add_reward_scores(report, run_dir, rm, seed=seed) and log:
+        if not add_reward_scores(report, run_dir, rm, seed=seed) and log and not _has_rm_pairs(task_specs):
             log("--scorer: no task in this run has generated answers to score.")
+    if _has_rm_pairs(task_specs):
+        _score_rm_pairs(report, run_dir, rm, ref_model, section_map, seed=seed, device=device, batch_size=batch_size)
     if write:
         write_run_report(report, run_dir)
     return report
+
+
+def _has_rm_pairs(task_specs) -> bool:
+    return any(t.python == "rm_pairs" for t in task_specs)
+
+
+def _score_rm_pairs(report: dict, run_dir: Path, rm: Any, ref_model: Model | str | None,
+                    section_map: Optional[str | Path], *, seed: int, device: Optional[str], batch_size: int) -> None:
+    """Score the rm_pairs tasks: reward model, else DPO implicit reward against ``ref_model``, else log-likelihood."""
+    from aligngoals.align.rm_pairs import add_rm_pairs_scores
+
+    ref, own_ref = (None, False)
+    if ref_model is not None and rm is None:
+        ref, own_ref = _load(ref_model, device=device, batch_size=batch_size, options={})
+    try:
+        add_rm_pairs_scores(report, run_dir, scorer=rm, ref_model=ref, section_map=section_map, seed=seed)
+    finally:
+        if own_ref and ref is not None:
+            ref.close()

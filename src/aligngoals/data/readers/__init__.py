@@ -4,4 +4,4 @@ Order matters for detection: specific formats register before the generic
 ``jsonl``/``json``/``csv`` fallbacks.
 """
 
-from aligngoals.data.readers import evaluation, generic, instructions, preferences, values  # noqa: F401
+from aligngoals.data.readers import benchmarks, evaluation, generic, instructions, preferences, values  # noqa: F401

@@ -70,7 +70,8 @@ class Task:
         """Prepare one doc (hook); return None to leave it out."""
         return doc
 
-    def prepare(self, *, data_dir: str | None, limit: Optional[int], seed: int) -> Prepared:
+    def prepare(self, *, data_dir: str | None, limit: Optional[int], seed: int,
+                mode: Optional[str] = None) -> Prepared:
         """Read the docs, pick the evaluated ones and draw few-shot exemplars.
 
         The limited sample is drawn first and keyed by the data source (not the task
@@ -78,7 +79,12 @@ class Task:
         items and can be compared item by item; exemplars drawn from the task's own
         data then come from the items left out of the sample (or, without a limit,
         are removed from the scored items), so no item is its own exemplar.
+        ``mode`` (``--limit-mode``) overrides the task's ``sample``: ``first`` keeps the
+        first N items, as lm-evaluation-harness's ``--limit`` does; ``random`` a seeded draw.
         """
+        mode = mode or self.spec.sample
+        if mode not in ("first", "random"):
+            raise DataError(f"Task {self.name}: limit mode {mode!r} is not 'first' or 'random'.")
         docs = [d for d in (self.process_doc(x) for x in self.load_docs(data_dir)) if d is not None]
         docs = assign_ids(self.spec, docs)
         if not docs:
@@ -87,7 +93,7 @@ class Task:
         data_key = self.spec.data.model_dump(mode="json")
         chosen = docs
         if limit is not None and len(docs) > limit:
-            if self.spec.sample == "random":
+            if mode == "random":
                 chosen = draw(docs, limit, {"data": data_key, "seed": seed, "limit": limit})
             else:
                 chosen = docs[:limit]

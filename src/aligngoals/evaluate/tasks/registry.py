@@ -43,8 +43,12 @@ TYPE_CLASSES: dict[str, type[Task]] = {
 
 #: Tasks written in Python: the built-ins register on import; plug-ins through the
 #: ``aligngoals.tasks`` entry-point group (naming a Task subclass, or a module that uses @register_task).
+#: ``xstest`` and ``rm_pairs`` live above the evaluate layer (they need the refusal detector and the
+#: reward-model scorers); loaded by name like plug-ins, so evaluate never imports those layers.
 TASKS: Registry[type[Task]] = Registry("Python task", GROUPS["tasks"],
-                                       builtin_modules=("aligngoals.evaluate.builtin.python_tasks",))
+                                       builtin_modules=("aligngoals.evaluate.builtin.python_tasks",
+                                                        "aligngoals.values.safety.xstest_task",
+                                                        "aligngoals.align.rm_pairs"))
 
 
 def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
