@@ -110,6 +110,10 @@ def run_alignment(cfg: AlignConfig, *, progress: Progress | None = None, command
     run.progress.note(f"Saving the model to {run.out}")
     saved = run.save(outcome.model, tokenizer)
     after = run.measure("after", saved, tokenizer)
+    if cfg.method == "dpo":
+        implicit = run.measure_implicit_reward()
+        if implicit:
+            outcome.extra = {**(outcome.extra or {}), "implicit_reward": implicit["tasks"]["heldout_implicit_reward"]}
     result = AlignResult(
         out=str(run.out), method=cfg.method, steps=outcome.steps, train_s=round(train_s, 3),
         sec_per_step=round(train_s / outcome.steps, 4) if outcome.steps else None, peak_mb=round(peak, 1),

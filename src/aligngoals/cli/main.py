@@ -35,9 +35,18 @@ def _root(
 
 
 def _register_commands() -> None:
-    from aligngoals.cli import align_cmd, data_cmd, eval_cmd, goals_cmd, judge_cmd, survey_cmd, synth_cmd
+    from aligngoals.cli import (
+        align_cmd,
+        data_cmd,
+        eval_cmd,
+        goals_cmd,
+        judge_cmd,
+        pipeline_cmd,
+        survey_cmd,
+        synth_cmd,
+    )
 
-    for module in (eval_cmd, goals_cmd, data_cmd, judge_cmd, survey_cmd, align_cmd, synth_cmd):
+    for module in (eval_cmd, goals_cmd, data_cmd, judge_cmd, survey_cmd, align_cmd, synth_cmd, pipeline_cmd):
         module.register(app)
 
 

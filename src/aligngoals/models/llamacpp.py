@@ -67,9 +67,14 @@ class LlamaCppModel(Model):
         n_ctx: int = 2048,
         n_threads: int | None = None,
         seed: int = 0,
+        reuse_prefix: bool = False,
         **_: Any,
     ) -> None:
         super().__init__()
+        self.reuse_prefix = reuse_prefix
+        """Keep the KV cache between requests and recompute only past the longest common
+        prefix (a long shared system prompt is evaluated once). Off by default: results
+        then equal a fresh evaluation bit for bit; on, they may differ in the last float bits."""
         path = Path(path)
         if not path.is_file():
             raise ModelError(
@@ -185,13 +190,25 @@ class LlamaCppModel(Model):
                 llm._logits_all = True
             return np.array(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(self._n_vocab,)), copy=True)
         llm.eval(context)  # pragma: no cover - other llama-cpp-python versions
-        return np.array(llm.scores[len(context) - 1], copy=True)
+        return np.array(llm.scores[llm.n_tokens - 1], copy=True)
+
+    def _reusable_prefix(self, context: list[int]) -> int:
+        """Tokens at the start of ``context`` already in the KV cache (at least one is left to evaluate)."""
+        llm = self.llm
+        held = llm.input_ids[: llm.n_tokens]
+        n = 0
+        for a, b in zip(held, context[:-1]):
+            if int(a) != b:
+                break
+            n += 1
+        return n
 
     def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[LoglikelihoodResult]:
         llm = self.llm
         self._check_length(len(context) + max(len(c) for c in continuations))
-        llm.reset()
-        ctx_last = self._eval_context(context)
+        keep = self._reusable_prefix(context) if self.reuse_prefix else 0
+        llm.n_tokens = keep  # eval() drops the KV cache past n_tokens
+        ctx_last = self._eval_context(context[keep:])
         out = []
         for cont in continuations:
             # Roll the KV cache back to the end of the context; eval() removes the rest.
@@ -232,7 +249,8 @@ class LlamaCppModel(Model):
             n_prompt = len(self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
             self._check_length(n_prompt + 1)
             max_tokens = min(s.max_tokens, self.n_ctx - n_prompt)
-            self.llm.reset()
+            if not self.reuse_prefix:  # llama-cpp-python otherwise reuses the longest common prefix itself
+                self.llm.reset()
             res = self.llm.create_completion(
                 prompt,
                 max_tokens=max_tokens,

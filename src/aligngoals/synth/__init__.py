@@ -9,5 +9,10 @@ synthesis resumes after interruption.
 from aligngoals.synth.ai_feedback import ai_feedback_pairs  # noqa: F401
 from aligngoals.synth.common import SynthResult, load_prompts  # noqa: F401
 from aligngoals.synth.constitutional import critique_and_revise  # noqa: F401
-from aligngoals.synth.self_align import self_align  # noqa: F401
-from aligngoals.synth.self_instruct import self_instruct  # noqa: F401
+from aligngoals.synth.self_align import (  # noqa: F401
+    principles_prompt,
+    red_team_prompts,
+    self_align,
+    verbose_cloning,
+)
+from aligngoals.synth.self_instruct import load_seed_instructions, self_instruct  # noqa: F401
