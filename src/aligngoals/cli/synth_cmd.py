@@ -54,16 +54,7 @@ def register(app: typer.Typer) -> None:
         from aligngoals.goals import load_goal
         from aligngoals.models.registry import load_model
         from aligngoals.store import RunStore
-        from aligngoals.synth import (
-            ai_feedback_pairs,
-            critique_and_revise,
-            load_prompts,
-            load_seed_instructions,
-            red_team_prompts,
-            self_align,
-            self_instruct,
-            verbose_cloning,
-        )
+        from aligngoals.synth import load_prompts, load_seed_instructions
 
         if method in (SynthMethod.constitutional, SynthMethod.self_align, SynthMethod.ai_feedback) and not goal:
             raise ConfigError(f"synth {method.value} needs --goal (a goal name such as 'hhh' or a goal YAML file).")
@@ -85,26 +76,46 @@ def register(app: typer.Typer) -> None:
         total = {"constitutional": len(items) * (rounds + 1), "self-align": len(items), "ai-feedback": len(items) * 2,
                  "self-instruct": num, "red-team": topics * 10, "verbose-clone": len(items)}[method.value]
         with progress_bar(f"synth {method.value}", total) as bar:
-            if method == SynthMethod.constitutional:
-                result = critique_and_revise(policy, g, items, critic=fb, rounds=rounds, max_tokens=max_tokens, seed=seed,
-                                             exemplars=2 if exemplars is None else exemplars, progress=bar.advance)
-            elif method == SynthMethod.self_align:
-                result = self_align(fb, g, items, exemplars=5 if exemplars is None else exemplars, max_tokens=max_tokens,
-                                    seed=seed, progress=bar.advance)
-            elif method == SynthMethod.ai_feedback:
-                result = ai_feedback_pairs(policy, fb, g, items, max_tokens=max_tokens, seed=seed,
-                                           drop_inconsistent=not keep_inconsistent, progress=bar.advance)
-            elif method == SynthMethod.red_team:
-                result = red_team_prompts(fb, topics_per_type=topics, seed=seed, progress=bar.advance)
-                result.sft = []
-            elif method == SynthMethod.verbose_clone:
-                result = verbose_cloning(policy, items, max_tokens=max_tokens, seed=seed, progress=bar.advance)
-            else:
-                result = self_instruct(fb, items, num=num, seed=seed, progress=bar.advance)
+            result = _run_method(method, policy, fb, g, items, rounds=rounds, max_tokens=max_tokens, seed=seed,
+                                 exemplars=exemplars, topics=topics, num=num, keep_inconsistent=keep_inconsistent,
+                                 progress=bar.advance)
         paths = result.write(out)
+        if method == SynthMethod.red_team:  # the questions, ready for --prompts of self-align
+            from aligngoals.io import atomic_write_jsonl
+
+            paths["prompts"] = atomic_write_jsonl(out / "prompts.jsonl",
+                                                  [{"prompt": t["question"]} for t in result.traces if t["kept"]])
         store.set_meta("synth", {"method": method.value, "model": policy.identity, "goal": g.name if g else None,
                                  "stats": result.stats})
         store.close()
         console.print(f"[bold]{method.value}[/]: {result.stats}")
         for kind, p in paths.items():
             console.print(f"  {kind}: {p}")
+
+
+def _run_method(method: SynthMethod, policy, fb, g, items, *, rounds, max_tokens, seed, exemplars, topics, num,
+                keep_inconsistent, progress):
+    """One synthesis method; ``fb`` is the teacher (the policy itself without --teacher)."""
+    from aligngoals.synth import (
+        ai_feedback_pairs,
+        critique_and_revise,
+        red_team_prompts,
+        self_align,
+        self_instruct,
+        verbose_cloning,
+    )
+
+    if method == SynthMethod.constitutional:
+        return critique_and_revise(policy, g, items, critic=fb, rounds=rounds, max_tokens=max_tokens, seed=seed,
+                                   exemplars=2 if exemplars is None else exemplars, progress=progress)
+    if method == SynthMethod.self_align:
+        return self_align(fb, g, items, exemplars=5 if exemplars is None else exemplars, max_tokens=max_tokens,
+                          seed=seed, progress=progress)
+    if method == SynthMethod.ai_feedback:
+        return ai_feedback_pairs(policy, fb, g, items, max_tokens=max_tokens, seed=seed,
+                                 drop_inconsistent=not keep_inconsistent, progress=progress)
+    if method == SynthMethod.red_team:
+        return red_team_prompts(fb, topics_per_type=topics, seed=seed, progress=progress)
+    if method == SynthMethod.verbose_clone:
+        return verbose_cloning(policy, items, max_tokens=max_tokens, seed=seed, progress=progress)
+    return self_instruct(fb, items, num=num, seed=seed, progress=progress)

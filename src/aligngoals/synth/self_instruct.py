@@ -206,7 +206,7 @@ def self_instruct(
                 trace["removed"] = why
                 continue
             seen_inputs.add(inp.lower())
-            result.sft.append(InstructionExample(id=f"selfinstruct-{i}-{j}", instruction=ins, input=inp or None,
+            result.sft.append(InstructionExample(id=f"selfinstruct-{i}-{j}", instruction=ins, input=inp,
                                                  output=out, meta={"method": "self_instruct", "is_classification": cls}))
     result.stats = {"requested": num, "instructions": len(machine), "instances": len(result.sft), "attempts": attempts,
                     "classification": sum(classes), "removed": removed,
