@@ -67,3 +67,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "shared_data" in getattr(item, "fixturenames", ()) and "needs_shared" not in item.keywords:
             item.add_marker(pytest.mark.needs_shared)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_written_report_matches_the_schema(tmp_path_factory):
+    """After the session, every report.json / survey.json that a run wrote validates against the typed schema.
+
+    A run directory has a store.sqlite; report files a test writes by hand as input (to check
+    that readers reject them) live elsewhere and are not checked.
+    """
+    yield
+    from aligngoals.report.schema import read_report
+
+    base = tmp_path_factory.getbasetemp()
+    problems = []
+    for path in [*base.rglob("report.json"), *base.rglob("survey.json")]:
+        if not (path.parent / "store.sqlite").is_file():
+            continue
+        try:
+            read_report(path)
+        except Exception as exc:  # collect them all, then fail once
+            problems.append(f"{path}: {exc}")
+    assert not problems, "reports that do not match docs/report.schema.json:\n" + "\n".join(problems[:20])

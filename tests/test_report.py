@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 
-from aligngoals.report import render_html, write_report
+from aligngoals.report import SCHEMA_VERSION, render_html, write_report
 
 
 def _report():
     return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "evaluation",
         "aligngoals_version": "0",
         "run": {"id": "r", "dir": "d", "command": "aligngoals eval", "started": "s", "finished": "f", "wall_s": 1.0,
                 "requests_cached": 0, "requests_computed": 2},
         "model": {"backend": "llamacpp", "name": "<script>alert(1)</script>", "file_sha256": "ab" * 32},
         "settings": {"seed": 0, "limit": None},
         "packages": {"python": "3"},
-        "tasks": {"t": {"level": "values", "n": 2, "metrics": {"acc": {"value": 0.5, "ci_low": 0.0, "ci_high": 1.0, "n": 2}}}},
+        "tasks": {"t": {"level": "values", "type": "multiple_choice", "n": 2, "metrics": {"acc": {"value": 0.5, "ci_low": 0.0, "ci_high": 1.0, "n": 2}}}},
         "sections": {"notes": {"output": "<img src=x onerror=alert(2)>"}},
     }
 

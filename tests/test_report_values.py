@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aligngoals.judges.ratings import Battle
-from aligngoals.report import render_html, write_report
+from aligngoals.report import SCHEMA_VERSION, render_html, write_report
 from aligngoals.report.writer import value_charts
 from aligngoals.values.dilemmas import DilemmaSet, Scenario
 from aligngoals.values.dilemmas.task import DilemmaConfig
@@ -73,8 +73,9 @@ def _report():
         "norms": _norms(), "safety": _safety(), "dilemmas": _dilemmas(),
         "skipped": {"value_priorities": f"no data {EVIL}"},
     }
-    return {"aligngoals_version": "0", "run": {"id": "r", "finished": "f", "wall_s": 1.0, "requests_cached": 0,
-                                                "requests_computed": 1},
+    return {"schema_version": SCHEMA_VERSION, "kind": "evaluation", "aligngoals_version": "0",
+            "run": {"id": "r", "dir": "d", "started": "s", "finished": "f", "wall_s": 1.0, "requests_cached": 0,
+                    "requests_computed": 1},
             "model": {"backend": "llamacpp", "name": "m"}, "settings": {"seed": 0}, "packages": {},
             "tasks": {}, "sections": {"values": values}}
 

@@ -39,7 +39,7 @@ def test_preferences_suite_cli_runs_and_reports_missing_datasets_as_skipped(shar
 def test_instructions_suite_reports_generalization_levels(shared_data, llama_model, tmp_path):
     _, specs, limits = resolve_selection(suite="instructions")
     for s in specs:  # keep generation short in tests
-        s.generation.max_tokens = 16
+        s.generation = s.generation.model_copy(update={"max_tokens": 16})
     report = run_evaluation(llama_model, specs, tmp_path / "run",
                             EvalSettings(data_dir=str(shared_data), limit=2, limits=limits), log=lambda _: None)
     levels = report["sections"]["generalization"]

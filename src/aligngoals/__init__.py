@@ -7,3 +7,12 @@ goal + data -> requests -> model -> store -> scores -> report.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``aligngoals.evaluate(...)`` before the evaluate package was imported (it is callable once it is)."""
+    if name == "evaluate":
+        import importlib
+
+        return importlib.import_module("aligngoals.evaluate")
+    raise AttributeError(name)

@@ -153,3 +153,68 @@ def compare_runs(before: str | Path, after: str | Path | None = None, *, n_boot:
 
 def describe(rows: list[MetricDiff]) -> list[dict[str, Any]]:
     return [r.to_dict() for r in rows]
+
+
+# --------------------------------------------------------------------------------------------
+# comparing runs item by item (the comparison page)
+# --------------------------------------------------------------------------------------------
+def _labels(dirs: list[Path]) -> list[str]:
+    """Short, distinct names for the runs: the directory names, numbered where they repeat."""
+    names = [d.name or str(d) for d in dirs]
+    return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
+
+
+def changed_items(a: list[dict], b: list[dict]) -> list[dict]:
+    """Items both runs measured whose outcome changed: right in one and wrong in the other, or
+    (for items without a right/wrong outcome) a different primary score. A-right-B-wrong first."""
+    by_key = {(s["task"], s["id"]): s for s in a}
+    out = []
+    for sb in b:
+        sa = by_key.get((sb["task"], sb["id"]))
+        if sa is None:
+            continue
+        ca, cb = sa.get("correct"), sb.get("correct")
+        if isinstance(ca, bool) and isinstance(cb, bool):
+            if ca == cb:
+                continue
+            change = "a_only" if ca else "b_only"
+        else:
+            va, vb = sa.get("score"), sb.get("score")
+            if not (isinstance(va, (int, float)) and isinstance(vb, (int, float))) or abs(vb - va) <= 1e-9:
+                continue
+            change = "score"
+        out.append({"task": sb["task"], "id": sb["id"], "change": change, "a": sa, "b": sb})
+    rank = {"a_only": 0, "b_only": 1, "score": 2}
+    out.sort(key=lambda r: (rank[r["change"]], r["task"]))
+    return out
+
+
+def build_comparison(runs: list[str | Path], *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Every run against the first: metrics side by side with paired differences, and the items
+    whose outcome changed between the first two runs. One run alone must be an ``aligngoals align``
+    output, whose eval/before and eval/after are compared."""
+    from aligngoals.evaluate.samples import load_samples
+
+    if not runs:
+        raise AligngoalsError("No runs to compare.", hint="aligngoals compare RUN_A RUN_B [...] --out DIR")
+    dirs = list(resolve_run_dirs(runs[0], None)) if len(runs) == 1 else [Path(r) for r in runs]
+    labels = _labels(dirs)
+    reports = [load_report(d) for d in dirs]
+    metrics: dict[tuple[str, str], dict] = {}
+    for k in range(1, len(dirs)):
+        _, _, rows = compare_runs(dirs[0], dirs[k], n_boot=n_boot, seed=seed)
+        for r in rows:
+            entry = metrics.setdefault((r.task, r.metric), {"task": r.task, "metric": r.metric, "diffs": []})
+            entry["diffs"].append({"vs": labels[k], **r.to_dict()})
+    for entry in metrics.values():
+        entry["values"] = [((rep["tasks"].get(entry["task"]) or {}).get("metrics", {}).get(entry["metric"]) or {}).get("value")
+                           for rep in reports]
+    samples = [load_samples(d) for d in dirs[:2]]
+    return {
+        "labels": labels,
+        "dirs": [str(d) for d in dirs],
+        "models": [(rep.get("model") or {}).get("name") for rep in reports],
+        "metrics": [metrics[k] for k in sorted(metrics)],
+        "changed": changed_items(samples[0], samples[1]),
+        "n_samples": [len(s) for s in samples],
+    }

@@ -10,32 +10,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aligngoals.align.methods import METHODS as METHOD_REGISTRY
+from aligngoals.align.methods import MethodSpec, get_method, method_names
 from aligngoals.errors import ConfigError
 from aligngoals.io import atomic_write_json
 
-Method = Literal["sft", "reward", "dpo", "rloo", "ppo", "raft", "rrhf"]
-METHODS: tuple[str, ...] = ("sft", "reward", "dpo", "rloo", "ppo", "raft", "rrhf")
-SAMPLING_METHODS = ("rloo", "ppo", "raft", "rrhf")
-"""Methods that sample answers from the policy during training."""
+#: The built-in method names at import time; plug-ins add more (see :mod:`.methods`).
+METHODS: tuple[str, ...] = tuple(method_names())
 
-#: Learning rates that move SmolLM2-135M visibly in a few hundred CPU steps without
-#: diverging (full fine-tuning, LoRA). See docs/alignment.md for how they were chosen.
-DEFAULT_LR: dict[str, tuple[float, float]] = {
-    "sft": (2e-5, 2e-4),
-    "reward": (1e-5, 2e-4),
-    "dpo": (5e-6, 1e-4),
-    "rloo": (1e-6, 2e-5),
-    "ppo": (1e-6, 2e-5),
-    "raft": (1e-5, 1e-4),
-    "rrhf": (1e-5, 1e-4),
-}
-#: KL (rloo, ppo) or preference-temperature (dpo) coefficient.
-DEFAULT_BETA = {"dpo": 0.1, "rloo": 0.05, "ppo": 0.05}
-DEFAULT_K = {"rloo": 2, "ppo": 1, "raft": 4, "rrhf": 2}
 
 CONFIG_FILENAME = "align_config.json"
 
@@ -45,7 +31,8 @@ class AlignConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Method
+    method: str
+    """An alignment method registered in :mod:`aligngoals.align.methods` (built-in or from a plug-in)."""
     model: str = "smollm2"
     data: str
     format: Optional[str] = None
@@ -119,11 +106,22 @@ class AlignConfig(BaseModel):
     (examples whose last turn does not fit are left out) and answers cut at max_length.
     Default: full prompts and answers (slower on long multi-turn data)."""
 
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        if v not in METHOD_REGISTRY:
+            raise ValueError(f"unknown alignment method {v!r}; known: {', '.join(method_names())}")
+        return v
+
+    @property
+    def spec(self) -> MethodSpec:
+        return get_method(self.method)
+
     @model_validator(mode="after")
     def _check(self) -> "AlignConfig":
         if self.max_prompt_length >= self.max_length:
             raise ValueError(f"max_prompt_length ({self.max_prompt_length}) must be below max_length ({self.max_length})")
-        if self.method in ("rloo", "ppo", "raft") and not self.reward_model:
+        if self.spec.needs_reward_model and not self.reward_model:
             raise ValueError(f"method {self.method} scores sampled answers and needs reward_model "
                              "(train one with 'aligngoals align reward')")
         if self.method == "rrhf" and (self.k or 0) > 0 and not self.reward_model:
@@ -131,10 +129,10 @@ class AlignConfig(BaseModel):
                              "without one, leave k unset to rank the data's own answers")
         if self.method == "rrhf" and not self.reward_model and not self.rrhf_use_data_responses:
             raise ValueError("rrhf needs candidates: the data's answers (rrhf_use_data_responses) or a reward_model")
-        if self.method in ("ppo", "raft") and self.effective_k < 1:
-            raise ValueError(f"{self.method} samples answers: k must be at least 1")
-        if self.method == "rloo" and self.effective_k < 2:
-            raise ValueError("rloo needs k >= 2 answers per prompt (the leave-one-out baseline)")
+        if self.spec.min_k and self.effective_k < self.spec.min_k:
+            if self.method == "rloo":
+                raise ValueError("rloo needs k >= 2 answers per prompt (the leave-one-out baseline)")
+            raise ValueError(f"{self.method} samples answers: k must be at least {self.spec.min_k}")
         return self
 
     # --- derived values ----------------------------------------------------------------------
@@ -142,18 +140,18 @@ class AlignConfig(BaseModel):
     def effective_lr(self) -> float:
         if self.lr is not None:
             return self.lr
-        full, lora = DEFAULT_LR[self.method]
+        full, lora = self.spec.lr
         return lora if self.lora else full
 
     @property
     def effective_beta(self) -> float:
-        return self.beta if self.beta is not None else DEFAULT_BETA.get(self.method, 0.0)
+        return self.beta if self.beta is not None else (self.spec.beta or 0.0)
 
     @property
     def effective_k(self) -> int:
         if self.k is not None:
             return self.k
-        k = DEFAULT_K.get(self.method, 1)
+        k = self.spec.k if self.spec.k is not None else 1
         if self.method == "rrhf" and not self.reward_model:
             return 0  # offline RRHF ranks the data's own responses
         return k

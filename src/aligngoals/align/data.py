@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from aligngoals.align.methods import get_method
 from aligngoals.errors import DataError
 
 
@@ -130,7 +131,7 @@ def split_heldout(examples: Sequence[Example], eval_n: int, limit: int | None = 
 
 def require_kind(examples: Sequence[Example], method: str, *, data_path: str) -> None:
     """Refuse data that a method cannot learn from, with the reason."""
-    if method in ("dpo", "reward") and not any(ex.pairs() for ex in examples):
+    if get_method(method).data == "pairs" and not any(ex.pairs() for ex in examples):
         raise DataError(
             f"{data_path}: method '{method}' learns from comparisons, but no record has two answers with different scores.",
             hint="Use preference pairs (chosen/rejected, e.g. --format hh_rlhf), rankings or ratings.",

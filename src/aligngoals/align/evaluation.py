@@ -96,8 +96,9 @@ TASK_LEVEL = {"heldout_preference": "preferences", "heldout_nll": "instructions"
 def write_eval_run(run_dir: Path, tasks: dict[str, list[dict]], *, model_info: dict, settings: dict,
                    command: str | None, started: float, seed: int = 0) -> dict:
     """Write ``report.json`` (+ html) and the per-item store of one measurement phase."""
-    from aligngoals.evaluate.runner import package_versions
-    from aligngoals.report import write_report
+    from aligngoals.evaluate.run import package_versions
+    from aligngoals.evaluate.samples import write_run_report
+    from aligngoals.report.schema import SCHEMA_VERSION, validate_report
     from aligngoals.store import RunStore
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -116,6 +117,8 @@ def write_eval_run(run_dir: Path, tasks: dict[str, list[dict]], *, model_info: d
             }
         now = time.time()
         report = {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "alignment_eval",
             "aligngoals_version": __version__,
             "run": {
                 "id": run_dir.name, "dir": str(run_dir), "command": command,
@@ -130,8 +133,9 @@ def write_eval_run(run_dir: Path, tasks: dict[str, list[dict]], *, model_info: d
             "sections": {},
         }
         store.set_meta("report", report)
+    validate_report(report, source=str(run_dir / "report.json"))
     try:
-        write_report(report, run_dir)
+        write_run_report(report, run_dir)
     except Exception:  # the HTML is a convenience; report.json below is the record
         pass
     atomic_write_json(run_dir / "report.json", report)

@@ -15,7 +15,7 @@ from typing import Any
 
 from aligngoals.align.config import RESUME_FREE_FIELDS, AlignConfig
 from aligngoals.align.runlog import Deadline, NullProgress, Progress, TrainLog
-from aligngoals.errors import AligngoalsError, ConfigError
+from aligngoals.errors import ConfigError
 
 
 @dataclass
@@ -58,16 +58,6 @@ def is_main_process() -> bool:
     import os
 
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def resolve_device(device: str | None) -> str:
-    import torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AligngoalsError(f"--device {device} was asked for but CUDA is not available here.", hint="Use --device cpu.")
-    return device
 
 
 class AlignRun:
@@ -165,7 +155,7 @@ class AlignRun:
         self.progress.note(f"Measuring '{phase}' on {len(self.heldout)} held-out examples")
         kw = dict(batch_tokens=2048, max_batch=cfg.eval_batch_size, max_length=cfg.max_length if cfg.eval_fit else None)
         tasks: dict[str, list[dict]] = {}
-        if cfg.method == "reward":
+        if cfg.spec.model_kind == "sequence_classifier":
             from aligngoals.align.scoring import RewardModelScorer
 
             view = RewardModelScorer(model, tokenizer, device=self.device, batch_size=cfg.eval_batch_size)
@@ -174,9 +164,9 @@ class AlignRun:
             if any(ex.pairs() for ex in self.heldout):
                 tasks["heldout_preference"] = E.preference_items(model, tokenizer, self.heldout,
                                                                  system_prompt=system_prompt, **kw)
-            if cfg.method == "sft":
+            if cfg.spec.data == "demonstrations":
                 tasks["heldout_nll"] = E.nll_items(model, tokenizer, self.heldout, system_prompt=system_prompt, **kw)
-            if cfg.reward_model and cfg.method in ("rloo", "ppo", "raft", "rrhf"):
+            if cfg.reward_model and cfg.spec.samples:
                 tasks["heldout_reward"] = E.reward_items(model, tokenizer, self.scorer(), self.heldout,
                                                          max_new_tokens=cfg.max_new_tokens, system_prompt=system_prompt,
                                                          batch_size=cfg.eval_batch_size)

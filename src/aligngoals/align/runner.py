@@ -18,27 +18,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable
 
-from aligngoals.align import online, trl_methods
 from aligngoals.align.config import AlignConfig
-from aligngoals.align.run_state import AlignResult, AlignRun, TrainOutcome, is_main_process, resolve_device
+from aligngoals.align.run_state import AlignResult, AlignRun, is_main_process
 from aligngoals.align.runlog import Deadline, Progress, peak_memory_mb, reset_peak_memory
 from aligngoals.errors import ConfigError
 from aligngoals.io import atomic_write_json
+from aligngoals.models.hf import resolve_device
 
 SUMMARY_FILENAME = "summary.json"
-
-
-TRAINERS: dict[str, Callable[[AlignRun], TrainOutcome]] = {}
-
-
-def _trainers() -> dict[str, Callable[..., TrainOutcome]]:
-    if not TRAINERS:
-        TRAINERS.update({"sft": trl_methods.train_sft, "reward": trl_methods.train_reward,
-                         "dpo": trl_methods.train_dpo, "rloo": trl_methods.train_rloo,
-                         "ppo": online.train_ppo, "raft": online.train_raft, "rrhf": online.train_rrhf})
-    return TRAINERS
 
 
 def run_alignment(cfg: AlignConfig, *, progress: Progress | None = None, command: str | None = None) -> AlignResult:
@@ -67,7 +55,7 @@ def run_alignment(cfg: AlignConfig, *, progress: Progress | None = None, command
     # model
     run.source = resolve_base(cfg.model)
     run.progress.note(f"Loading {cfg.model}")
-    if cfg.method == "reward":
+    if cfg.spec.model_kind == "sequence_classifier":
         model, tokenizer = load_sequence_classifier(materialize(run.source), device=run.device)
     else:
         model, tokenizer, _ = load_causal_lm(run.source, device=run.device)
@@ -91,7 +79,7 @@ def run_alignment(cfg: AlignConfig, *, progress: Progress | None = None, command
 
     before = run.measure("before", model, tokenizer)
     in_ctx = None
-    if run.goal_prompt and cfg.method != "reward":
+    if run.goal_prompt and cfg.spec.model_kind == "causal_lm":
         in_ctx = run.measure("in_context", model, tokenizer, system_prompt=run.goal_prompt)
 
     import gc
@@ -100,7 +88,7 @@ def run_alignment(cfg: AlignConfig, *, progress: Progress | None = None, command
     reset_peak_memory(run.device)
     run.deadline = Deadline(cfg.max_minutes)  # --max-minutes counts training, not loading and measuring
     t0 = time.time()
-    outcome = _trainers()[cfg.method](run, model, tokenizer)
+    outcome = cfg.spec.load_trainer()(run, model, tokenizer)
     train_s = outcome.train_s or (time.time() - t0)
     peak = peak_memory_mb(run.device)
 

@@ -6,7 +6,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.markup import escape
@@ -134,7 +134,8 @@ def register(app: typer.Typer) -> None:
         then: aligngoals eval --model hf:runs/dpo ...   and   aligngoals compare runs/dpo
         Multi-GPU: accelerate launch -m aligngoals.cli.main align dpo ... (see docs/alignment.md).
         """
-        from aligngoals.align.config import METHODS, make_config
+        from aligngoals.align.config import make_config
+        from aligngoals.align.methods import method_names
 
         method = method.strip().lower()
         if method == "merge":
@@ -144,8 +145,8 @@ def register(app: typer.Typer) -> None:
                 merge_adapter(out_dir, device=device or "cpu")
             console.print(f"Merged model written to [bold]{escape(str(out_dir))}[/] (load it with --model hf:{escape(str(out_dir))}).")
             return
-        if method not in METHODS:
-            raise ConfigError(f"Unknown alignment method {method!r}.", hint=f"Use one of: {', '.join(METHODS)}, merge.")
+        if method not in method_names():
+            raise ConfigError(f"Unknown alignment method {method!r}.", hint=f"Use one of: {', '.join(method_names())}, merge.")
         if data is None:
             raise ConfigError(f"'aligngoals align {method}' needs training data.", hint="Pass --data FILE (and --format NAME if needed).")
         cfg = make_config(
@@ -183,20 +184,35 @@ def register(app: typer.Typer) -> None:
 
     @app.command("compare")
     def compare_command(
-        run_before: Path = typer.Argument(..., help="Run directory measured first (or an 'align' --out directory alone)."),
-        run_after: Optional[Path] = typer.Argument(None, help="Run directory measured second."),
+        runs: List[Path] = typer.Argument(..., metavar="RUN_A [RUN_B ...]",
+                                          help="Run directories (the first is the baseline), or one 'align' --out directory alone (its before and after)."),
+        out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the comparison page (compare.html) and comparison.json here."),
         as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON."),
         seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     ) -> None:
-        """Print each metric's change (after - before) with a 95% interval.
+        """Print each metric's change against the first run with a 95% interval; with --out, also write a
+        comparison page that lists the items whose outcome changed, each with both samples side by side.
 
         Paired bootstrap over shared items when both run stores keep per-item scores,
         otherwise a normal approximation from the two reports' intervals.
         """
-        from aligngoals.align.compare import compare_runs
+        from aligngoals.align.compare import build_comparison, compare_runs
 
-        b, a, rows = compare_runs(run_before, run_after, seed=seed)
+        pairs = ([compare_runs(runs[0], None, seed=seed)] if len(runs) == 1
+                 else [compare_runs(runs[0], r, seed=seed) for r in runs[1:]])
         if as_json:
-            out.print_json(json.dumps({"before": str(b), "after": str(a), "metrics": [r.to_dict() for r in rows]}))
-            return
-        print_diffs(rows, f"{b}  →  {a}")
+            out.print_json(json.dumps([{"before": str(b), "after": str(a), "metrics": [r.to_dict() for r in rows]}
+                                       for b, a, rows in pairs] if len(pairs) > 1 else
+                                      {"before": str(pairs[0][0]), "after": str(pairs[0][1]),
+                                       "metrics": [r.to_dict() for r in pairs[0][2]]}))
+        else:
+            for b, a, rows in pairs:
+                print_diffs(rows, f"{b}  →  {a}")
+        if out_dir is not None:
+            from aligngoals.io import atomic_write_json, atomic_write_text
+            from aligngoals.report.writer import render_compare_html
+
+            comparison = build_comparison(list(runs), seed=seed)
+            atomic_write_json(Path(out_dir) / "comparison.json", comparison)
+            page = atomic_write_text(Path(out_dir) / "compare.html", render_compare_html(comparison))
+            console.print(f"Wrote [bold]{escape(str(page))}[/] ({len(comparison['changed'])} items changed outcome).")

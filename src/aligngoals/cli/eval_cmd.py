@@ -12,7 +12,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from aligngoals.cli.common import console, out, progress_bar
-from aligngoals.errors import ConfigError
 
 
 def _fmt(v) -> str:
@@ -111,6 +110,7 @@ def register(app: typer.Typer) -> None:
         no_prefix_reuse: bool = typer.Option(False, "--no-prefix-reuse", help="Recompute shared contexts for every choice (for benchmarking)."),
         in_context_goal: Optional[str] = typer.Option(None, "--in-context-goal", help="State this goal's principles (priority order) in the system prompt: the zero-training alignment baseline."),
         scorer: Optional[str] = typer.Option(None, "--scorer", help="rm:DIR: also score every generated answer with a reward model ('aligngoals align reward' output); adds a 'reward' metric."),
+        judge: Optional[str] = typer.Option(None, "--judge", "-j", help="With --goal: grade the value suite's safety replies with this model (any backend) instead of the evaluated one."),
     ) -> None:
         """Evaluate a model on a suite, a goal's suites, or tasks; writes report.json and report.html to the run directory.
 
@@ -119,55 +119,23 @@ def register(app: typer.Typer) -> None:
         Tasks whose data file is missing under --data-dir are skipped and listed as
         skipped in the report.
         """
-        from aligngoals.evaluate.runner import EvalSettings, default_run_id, run_evaluation
-        from aligngoals.evaluate.suites import resolve_selection
-        from aligngoals.models.registry import load_model
-        from aligngoals.report import write_report
+        from aligngoals.pipeline import evaluate
 
-        if sum(bool(x) for x in (suite, tasks, goal)) > 1:
-            raise ConfigError("Pass only one of --suite, --tasks and --goal.")
-        label, task_specs, suite_limits = resolve_selection(suite=suite, tasks=tasks, goal=goal)
-        if not (suite or tasks or goal):
-            suite = "quick"
-        settings = EvalSettings(seed=seed, limit=limit, suite=suite, data_dir=str(data_dir) if data_dir else None,
-                                limits=suite_limits, goal=goal)
-        with console.status(f"Loading model {model} ..."):
-            m = load_model(model, device=device, batch_size=batch_size)
-            if in_context_goal:
-                from aligngoals.align.in_context import InContextGoalModel
-
-                m = InContextGoalModel(m, in_context_goal)
-            rm_scorer = None
-            if scorer:
-                from aligngoals.align.scoring import load_scorer
-
-                rm_scorer = load_scorer(scorer, device=device or "cpu", batch_size=batch_size)
-        m.prefix_reuse = not no_prefix_reuse
-        run_dir = out_dir or Path("runs") / default_run_id(m.name, label, settings)
-        console.print(f"Run directory: [bold]{run_dir}[/]")
         with progress_bar("Evaluating", None) as bar:
             def factory(description: str, total: int):
                 bar.describe(description)
                 bar.set_total(total)
                 return bar
 
-            report = run_evaluation(m, task_specs, run_dir, settings, progress=factory,
-                                    command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
-                                    log=lambda msg: console.print(f"[yellow]{escape(msg)}[/]", soft_wrap=True))
-            if goal:  # value goals also run the value suite (norms, safety, dilemmas, questionnaire)
-                from aligngoals.values.suite import is_value_goal, merge_value_results, run_value_suite
-
-                if is_value_goal(goal):
-                    merge_value_results(report, run_value_suite(m, goal, run_dir, settings, progress=factory))
-        m.close()
-        if rm_scorer is not None:
-            from aligngoals.align.scoring import add_reward_scores
-
-            with console.status(f"Scoring answers with the reward model {scorer} ..."):
-                scored = add_reward_scores(report, run_dir, rm_scorer, seed=seed)
-            if not scored:
-                console.print("[yellow]--scorer: no task in this run has generated answers to score.[/]")
-        j, h = write_report(report, run_dir)
+            report = evaluate(
+                model, suite=suite, tasks=tasks, goal=goal, out=out_dir, seed=seed, limit=limit, data_dir=data_dir,
+                in_context_goal=in_context_goal, scorer=scorer, judge=judge, device=device, batch_size=batch_size,
+                prefix_reuse=not no_prefix_reuse, progress=factory,
+                command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
+                log=lambda msg: console.print(f"[yellow]{escape(msg)}[/]", soft_wrap=True),
+            )
+        run_dir = Path(report["run"]["dir"])
+        j, h = run_dir / "report.json", run_dir / "report.html"
         print_metrics_table(report)
         note = limits_note(report)
         if note:

@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
         run_args: Optional[List[str]] = typer.Argument(None, metavar="[RUN]...", help="Run directories to compare (or use --runs)."),
         runs: Optional[List[str]] = typer.Option(None, "--runs", "-r", help="A run directory, or LABEL=DIR; repeat, or list them after --runs."),
         judge: str = typer.Option("smollm2", "--judge", "-j", help="Judge model: smollm2 (embedded), gguf:PATH, hf:DIR|ID, openai:MODEL@URL."),
-        mode: str = typer.Option("pairwise", "--mode", help="pairwise (both orders) or single (1-10 grades)."),
+        mode: str = typer.Option("pairwise", "--mode", help="pairwise (both orders), single (1-10 grades), or a mode a plug-in adds."),
         goal: Optional[str] = typer.Option(None, "--goal", "-g", help="Judge by a goal's principles (built-in name or YAML); the judge must cite principle ids."),
         baseline: Optional[str] = typer.Option(None, "--baseline", "-b", help="Compare every run with this run label only (default: every pair of runs)."),
         task: Optional[List[str]] = typer.Option(None, "--task", "-t", help="Only items of this task (repeatable; default: every generation task the runs share)."),
@@ -150,8 +150,10 @@ def register(app: typer.Typer) -> None:
         specs = list(runs or []) + list(run_args or [])
         if len(specs) < 2:
             raise ConfigError("Pass at least two runs to compare.", hint="aligngoals judge --runs RUN_A RUN_B --judge smollm2")
-        if mode not in ("pairwise", "single"):
-            raise ConfigError(f"Unknown --mode {mode!r}.", hint="Use pairwise or single.")
+        from aligngoals.judges.modes import JUDGE_MODES
+
+        if mode not in JUDGE_MODES:
+            raise ConfigError(f"Unknown --mode {mode!r}.", hint=f"Use one of: {', '.join(JUDGE_MODES.names())}.")
         refs = open_runs(specs)
         tset = load_templates(templates)
         goal_obj = None
@@ -187,7 +189,12 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]The judge is the same model as run(s) {escape(', '.join(summary['self_preference_risk']))}: "
                           "its verdicts may favour its own answers (self-preference). Prefer a judge that is not a contestant.[/]",
                           soft_wrap=True)
-        console.print(f"Wrote [bold]{escape(str(Path(run_dir) / 'judge.json'))}[/]. Next: aligngoals leaderboard {escape(str(run_dir))}")
+        from aligngoals.evaluate.samples import write_samples_page
+
+        html = write_samples_page(run_dir, model={"name": f"judge {judge}", "backend": mode},
+                                  run={"id": Path(run_dir).name, "dir": str(run_dir)}, sections={"judge": summary})
+        console.print(f"Wrote [bold]{escape(str(Path(run_dir) / 'judge.json'))}[/] and [bold]{escape(str(html))}[/]. "
+                      f"Next: aligngoals leaderboard {escape(str(run_dir))}")
 
     @app.command("leaderboard")
     def leaderboard_command(

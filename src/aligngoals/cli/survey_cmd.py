@@ -195,5 +195,9 @@ def register(app: typer.Typer) -> None:
             m.close()
         print_survey(result)
         run = result["run"]
-        console.print(f"Wrote [bold]{escape(str(Path(run['dir']) / 'survey.json'))}[/] "
+        from aligngoals.evaluate.samples import write_samples_page
+
+        html = write_samples_page(run["dir"], model=result["model"], run=run, settings=result["settings"],
+                                  sections={"survey": {"instrument": result["instrument"], "profiles": result["profiles"]}})
+        console.print(f"Wrote [bold]{escape(str(Path(run['dir']) / 'survey.json'))}[/] and [bold]{escape(str(html))}[/] "
                       f"({run['requests_computed']} requests computed, {run['requests_cached']} from the store, {run['wall_s']} s).")

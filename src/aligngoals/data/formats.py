@@ -8,7 +8,6 @@ only describe how to get raw rows and how to turn one raw row into records.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from collections import Counter
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 from aligngoals.data.records import Record
 from aligngoals.data.sources import BadRow, Loc, PathLike
 from aligngoals.errors import ConfigError, DataError
+from aligngoals.plugins import GROUPS, Registry
 
 log = logging.getLogger(__name__)
 
@@ -52,42 +52,38 @@ class FormatSpec:
     """Reads a folder (a saved Hugging Face dataset) or a non-file source (a hub name)."""
 
 
-_REGISTRY: dict[str, FormatSpec] = {}
+#: Every data format: the built-in readers register on import; plug-ins through the
+#: ``aligngoals.formats`` entry-point group (an entry point naming a FormatSpec).
+FORMATS: Registry[FormatSpec] = Registry("data format", GROUPS["formats"], builtin_modules=("aligngoals.data.readers",))
 
 
 def register(spec: FormatSpec) -> FormatSpec:
-    if spec.name in _REGISTRY:
-        raise ValueError(f"format {spec.name!r} registered twice")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return FORMATS.add(spec.name, spec, origin=getattr(spec.convert, "__module__", "aligngoals"))
 
 
 def _ensure_loaded() -> None:
-    if not _REGISTRY:
-        # The readers register themselves on import; loaded by name so the registry
-        # does not import its own plug-ins at module level (no import cycle).
-        importlib.import_module("aligngoals.data.readers")
+    FORMATS.names()
 
 
 def get_format(name: str) -> FormatSpec:
     _ensure_loaded()
-    if name not in _REGISTRY:
+    if name not in FORMATS:
         raise ConfigError(
             f"Unknown data format {name!r}.",
-            hint=f"Known formats: {', '.join(sorted(_REGISTRY))} (see 'aligngoals data formats').",
+            hint=f"Known formats: {', '.join(sorted(FORMATS.names()))} (see 'aligngoals data formats').",
         )
-    return _REGISTRY[name]
+    return FORMATS.get(name)
 
 
 def list_formats() -> list[str]:
     """Names of every registered format, sorted."""
     _ensure_loaded()
-    return sorted(_REGISTRY)
+    return sorted(FORMATS.names())
 
 
 def format_specs() -> list[FormatSpec]:
     _ensure_loaded()
-    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
+    return [FORMATS.get(n) for n in sorted(FORMATS.names())]
 
 
 # ---------------------------------------------------------------------------------

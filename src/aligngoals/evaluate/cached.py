@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from aligngoals.models.base import (
+    ChatMessage,
     GenerationRequest,
     LoglikelihoodRequest,
     LoglikelihoodResult,
@@ -28,8 +29,10 @@ ProgressFn = Callable[[int], None]
 class CachedModel:
     """A model whose every answer goes through a :class:`RunStore`.
 
-    ``stats`` counts how many requests were answered from the store ("cached")
-    and how many were sent to the model ("computed").
+    It satisfies the same :class:`~aligngoals.models.base.Scorer` and
+    :class:`~aligngoals.models.base.Generator` protocols as the backend it wraps, so
+    callers never unwrap it. ``stats`` counts how many requests were answered from the
+    store ("cached") and how many were sent to the model ("computed").
     """
 
     def __init__(self, model: Model, store: RunStore, *, generation_batch: int = 8) -> None:
@@ -41,6 +44,39 @@ class CachedModel:
     @property
     def identity(self) -> dict:
         return self.model.identity
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def info(self) -> dict:
+        return self.model.info
+
+    @property
+    def can_score(self) -> bool:
+        return self.model.can_score
+
+    @property
+    def scoring_unavailable_reason(self) -> str | None:
+        return self.model.scoring_unavailable_reason
+
+    @property
+    def renders_chat_locally(self) -> bool:
+        return self.model.renders_chat_locally
+
+    @property
+    def context_length(self) -> int | None:
+        return self.model.context_length
+
+    def apply_chat_template(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str:
+        return self.model.apply_chat_template(messages, add_generation_prompt=add_generation_prompt)
+
+    def render(self, request: GenerationRequest) -> str:
+        return self.model.render(request)
+
+    def count_prompt_tokens(self, request: GenerationRequest) -> int | None:
+        return self.model.count_prompt_tokens(request)
 
     def _lookup(self, kind: str, requests: Sequence, progress: ProgressFn | None):
         """Keys of ``requests``, the answers the store already has, and the distinct missing requests.
@@ -73,7 +109,7 @@ class CachedModel:
         done_counts = {k: counts[k] for k in missing}
         # Backends that batch across items (transformers) get several contexts per call;
         # answers are committed after each call.
-        per_call = max(1, int(getattr(self.model, "groups_per_call", 1)))
+        per_call = max(1, int(self.model.groups_per_call))
         ctx_groups = list(by_context.values())
         for start in range(0, len(ctx_groups), per_call):
             group_keys = [k for g in ctx_groups[start : start + per_call] for k in g]

@@ -23,7 +23,7 @@ from typing import Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aligngoals.errors import ConfigError
+from aligngoals.errors import ConfigError, config_error
 from aligngoals.evaluate.tasks.spec import TaskSpec, load_task_spec
 
 
@@ -88,10 +88,8 @@ def load_suite(name_or_path: str) -> SuiteSpec:
         raw.setdefault("source_file", str(path))
         return SuiteSpec.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"Suite file {path}: field '{loc}': {first['msg']}.",
-                          hint="A suite has 'name' and a list of 'tasks' (names, paths or {task, limit}).") from exc
+        raise config_error(exc, f"Suite file {path}",
+                           hint="A suite has 'name' and a list of 'tasks' (names, paths or {task, limit}).") from exc
     except (yaml.YAMLError, TypeError, ValueError) as exc:
         raise ConfigError(f"Suite file {path} is invalid: {exc}", hint="A suite has 'name' and a list of 'tasks'.") from exc
 

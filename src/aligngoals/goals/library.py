@@ -15,7 +15,7 @@ from typing import Any, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from aligngoals.errors import ConfigError
+from aligngoals.errors import ConfigError, config_error
 from aligngoals.goals.spec import Goal, ValueSystem
 from aligngoals.io import atomic_write_text
 
@@ -70,32 +70,11 @@ def _read_mapping(text: str, where: str, suffix: str) -> dict:
     return raw
 
 
-def _locate(raw: dict, loc: tuple) -> str:
-    """Turn a pydantic error location into a readable field path, naming list items by their id."""
-    parts: list[str] = []
-    node: Any = raw
-    for key in loc:
-        if isinstance(key, int):
-            label = f"[{key}]"
-            if isinstance(node, list) and key < len(node) and isinstance(node[key], dict) and "id" in node[key]:
-                label = f"[{key}] (id {node[key]['id']!r})"
-            parts.append(label)
-            node = node[key] if isinstance(node, list) and key < len(node) else None
-        else:
-            parts.append(("." if parts else "") + str(key))
-            node = node.get(key) if isinstance(node, dict) else None
-    return "".join(parts) or "(top level)"
-
-
 def _validate(model: type[BaseModel], raw: dict, where: str, doc: str) -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = _locate(raw, tuple(first["loc"]))
-        msg = first["msg"].removeprefix("Value error, ")
-        more = f" ({exc.error_count() - 1} more problem(s) after fixing this one)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{where}: field '{loc}': {msg}.{more}", hint=f"See {doc} for the fields and what each expects.") from exc
+        raise config_error(exc, where, raw=raw, hint=f"See {doc} for the fields and what each expects.") from exc
 
 
 def _read_file(ref: PathLike, kind: str) -> tuple[dict, str, Path | None]:

@@ -9,7 +9,7 @@ run-level plumbing that reads earlier runs' generations and stores verdicts
 :mod:`aligngoals.judges.ratings`. See ``docs/judging.md``.
 """
 
-from aligngoals.judges.judge import (  # noqa: F401
+from aligngoals.judges.judge import (
     Judgment,
     PairInput,
     PairResult,
@@ -20,9 +20,9 @@ from aligngoals.judges.judge import (  # noqa: F401
     combine_orders,
     default_judge_settings,
 )
-from aligngoals.judges.parsing import Verdict, parse_pairwise, parse_principles, parse_rating  # noqa: F401
-from aligngoals.judges.rubric import Rubric  # noqa: F401
-from aligngoals.judges.runs import (  # noqa: F401
+from aligngoals.judges.parsing import Verdict, parse_pairwise, parse_principles, parse_rating
+from aligngoals.judges.rubric import Rubric
+from aligngoals.judges.runs import (
     MatchedItem,
     RunRef,
     battles_from_records,
@@ -37,7 +37,7 @@ from aligngoals.judges.runs import (  # noqa: F401
     read_human_labels,
     summarize_records,
 )
-from aligngoals.judges.templates import (  # noqa: F401
+from aligngoals.judges.templates import (
     Template,
     TemplateSet,
     default_templates,
@@ -51,4 +51,44 @@ __all__ = [
     "Rubric", "MatchedItem", "RunRef", "battles_from_records", "default_judge_dir", "human_agreement",
     "judge_leaderboard", "judge_runs", "load_judge_run", "match_items", "open_runs", "read_generations", "read_human_labels",
     "summarize_records", "Template", "TemplateSet", "default_templates", "load_mt_bench_templates", "load_templates",
+]
+from aligngoals.judges.modes import JUDGE_MODES, JudgeMode, PairwiseMode, SingleMode
+
+__all__ = [
+    "JUDGE_MODES",
+    "JudgeMode",
+    "Judgment",
+    "MatchedItem",
+    "PairInput",
+    "PairResult",
+    "PairwiseJudge",
+    "PairwiseMode",
+    "Rubric",
+    "RunRef",
+    "SingleInput",
+    "SingleJudge",
+    "SingleMode",
+    "SingleResult",
+    "Template",
+    "TemplateSet",
+    "Verdict",
+    "battles_from_records",
+    "combine_orders",
+    "default_judge_dir",
+    "default_judge_settings",
+    "default_templates",
+    "human_agreement",
+    "judge_leaderboard",
+    "judge_runs",
+    "load_judge_run",
+    "load_mt_bench_templates",
+    "load_templates",
+    "match_items",
+    "open_runs",
+    "parse_pairwise",
+    "parse_principles",
+    "parse_rating",
+    "read_generations",
+    "read_human_labels",
+    "summarize_records",
 ]

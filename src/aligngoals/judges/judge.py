@@ -131,21 +131,14 @@ class _JudgeBase:
                     )
 
     # --- prompt construction ----------------------------------------------------------------
-    @property
-    def _base(self) -> Any:
-        return getattr(self.model, "model", self.model)
-
     def _context_budget(self) -> Optional[int]:
-        n_ctx = getattr(self._base, "n_ctx", None) or getattr(self._base, "max_length", None)
+        n_ctx = self.model.context_length
         if not isinstance(n_ctx, int):
             return None
         return n_ctx - self.settings.max_tokens
 
     def _count_tokens(self, request: GenerationRequest) -> Optional[int]:
-        try:
-            return len(self._base.tokenize(self._base.render(request)))
-        except (AligngoalsError, NotImplementedError, AttributeError):
-            return None  # served models: the server enforces its own limit
+        return self.model.count_prompt_tokens(request)  # None for served models: the server enforces its limit
 
     def _request(self, template: Template, values: dict[str, str]) -> GenerationRequest:
         system, user = template.render(values)
@@ -153,19 +146,13 @@ class _JudgeBase:
         prefix = self._prefix(template)
         if prefix:
             # The reply prefix goes after the rendered chat template, as the start of the judge's turn.
-            prompt = self._base.apply_chat_template(msgs, add_generation_prompt=True) + prefix
+            prompt = self.model.apply_chat_template(msgs, add_generation_prompt=True) + prefix
             return GenerationRequest(prompt=prompt, settings=self.settings)
         return GenerationRequest(messages=msgs, settings=self.settings)
 
     def _prefix(self, template: Template) -> str:
         """The template's reply prefix when this backend renders chat templates locally, else ``""``."""
-        if not template.reply_prefix:
-            return ""
-        try:
-            self._base.apply_chat_template([ChatMessage("user", "x")], add_generation_prompt=True)
-        except (AligngoalsError, NotImplementedError, AttributeError):
-            return ""
-        return template.reply_prefix
+        return template.reply_prefix if self.model.renders_chat_locally else ""
 
     def _fit(self, template: Template, values: dict[str, str], fields: Sequence[str]
              ) -> tuple[Optional[dict[str, str]], bool]:

@@ -15,7 +15,6 @@ only those, so the leaderboard can be rebuilt at any time from the stores.
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from collections import Counter
@@ -25,17 +24,16 @@ from typing import Any, Callable, Optional, Sequence
 
 from aligngoals.data.sources import read_jsonl_objects
 from aligngoals.errors import AligngoalsError, ConfigError, DataError
-from aligngoals.evaluate.cached import CachedModel
-from aligngoals.evaluate.metrics import summarize
+from aligngoals.evaluate.run import Run
 from aligngoals.io import atomic_write_json, stable_hash
 from aligngoals.judges import ratings as R
-from aligngoals.judges.judge import PairInput, PairwiseJudge, SingleInput, SingleJudge, default_judge_settings
+from aligngoals.judges.judge import default_judge_settings
+from aligngoals.judges.modes import JUDGE_MODES, JudgeMode, rate
 from aligngoals.judges.rubric import Rubric
 from aligngoals.judges.templates import TemplateSet, default_templates
 from aligngoals.models.base import Model
 from aligngoals.store import RunStore
 
-MODES = ("pairwise", "single")
 SUMMARY_FILE = "judge.json"
 ProgressFactory = Callable[[str, int], Any]
 
@@ -208,14 +206,6 @@ def same_model(a: dict, b: dict) -> bool:
 # --------------------------------------------------------------------------------------------
 # judging
 # --------------------------------------------------------------------------------------------
-def _pairs(labels: Sequence[str], baseline: Optional[str]) -> list[tuple[str, str]]:
-    if baseline is None:
-        return list(itertools.combinations(labels, 2))
-    if baseline not in labels:
-        raise ConfigError(f"Baseline {baseline!r} is not one of the runs ({', '.join(labels)}).")
-    return [(baseline, x) for x in labels if x != baseline]
-
-
 def judge_runs(
     runs: Sequence[RunRef],
     judge_model: Model,
@@ -239,13 +229,12 @@ def judge_runs(
     :class:`~aligngoals.goals.Goal`) replaces the generic rubric by the goal's
     principles. Returns the summary (also written to ``<out_dir>/judge.json``).
     """
-    if mode not in MODES:
-        raise ConfigError(f"Unknown judge mode {mode!r}.", hint="Use pairwise or single.")
+    judge_mode = JUDGE_MODES.get(mode)  # fails with the known modes when ``mode`` is unknown
     templates = templates or default_templates()
     rubric = Rubric.from_goal(goal) if goal is not None else Rubric.default()
     settings = default_judge_settings(max_tokens, seed)
     labels = [r.label for r in runs]
-    pairs = _pairs(labels, baseline) if mode == "pairwise" else []
+    pairs = judge_mode.pairs(labels, baseline)
     items, match_stats = match_items(runs, tasks=tasks, limit=limit)
 
     config = {
@@ -263,52 +252,21 @@ def judge_runs(
     fingerprint = {k: config[k] for k in ("mode", "judge", "baseline", "pairs", "rubric", "templates", "settings")}
     fingerprint["runs"] = [{"label": r.label, "path": str(Path(r.path).resolve())} for r in runs]
     out_dir = Path(out_dir)
-    store = RunStore(out_dir)
-    try:
-        store.claim("judge_fingerprint", fingerprint, lambda previous: (
-            f"Judge run directory {out_dir} holds a different judging (another judge, runs, mode, goal, "
-            "template or generation setting)."))
+    with Run(out_dir, kind="judge_fingerprint", fingerprint=fingerprint, command=command, progress=progress,
+             describe=lambda previous: (
+                 f"Judge run directory {out_dir} holds a different judging (another judge, runs, mode, goal, "
+                 "template or generation setting).")) as run:
+        store = run.store
+        assert store is not None
         store.set_meta("judge", config)
         store.set_meta("command", command)
-        cached = CachedModel(judge_model, store)
-        if mode == "pairwise":
-            judge = PairwiseJudge(cached, templates=templates, rubric=rubric, settings=settings)
-            inputs, keys = [], []
-            for it in items:
-                for a, b in pairs:
-                    inputs.append(PairInput(it.prompt, it.outputs[a], it.outputs[b], it.reference))
-                    keys.append((it, a, b))
-            total = 2 * sum(1 for p in inputs if p.answer_1.strip() != p.answer_2.strip())
-            bar = progress(f"Judging {len(inputs)} pairs in both orders", total) if progress else None
-            results = judge.judge(inputs, progress=bar.advance if bar is not None else None)
-            rows = []
-            for (it, a, b), res in zip(keys, results):
-                rec = {"task": it.task, "item_id": it.item_id, "prompt": it.prompt, "reference": it.reference,
-                       "model_a": a, "model_b": b,
-                       "len_a": len(it.outputs[a]), "len_b": len(it.outputs[b]), **res.to_dict()}
-                rows.append((f"{it.task}::{it.item_id}::{a}::{b}", rec))
-            store.put_items("pairwise", rows)
-        else:
-            judge = SingleJudge(cached, templates=templates, rubric=rubric, settings=settings)
-            inputs, keys = [], []
-            for it in items:
-                for lab in labels:
-                    inputs.append(SingleInput(it.prompt, it.outputs[lab], it.reference))
-                    keys.append((it, lab))
-            bar = progress(f"Grading {len(inputs)} answers", len(inputs)) if progress else None
-            results = judge.grade(inputs, progress=bar.advance if bar is not None else None)
-            rows = []
-            for (it, lab), res in zip(keys, results):
-                rec = {"task": it.task, "item_id": it.item_id, "prompt": it.prompt, "reference": it.reference,
-                       "model": lab, "len": len(it.outputs[lab]), **res.to_dict()}
-                rows.append((f"{it.task}::{it.item_id}::{lab}", rec))
-            store.put_items("single", rows)
+        cached = run.cached(judge_model)
+        store.put_items(mode, judge_mode.run(cached, items, labels, pairs, templates=templates, rubric=rubric,
+                                             settings=settings, run=run))
         summary = summarize_judge_run(store, config)
         summary["selection"] = match_stats
         summary["requests"] = dict(cached.stats)
         store.set_meta("judge_summary", summary)
-    finally:
-        store.close()
     atomic_write_json(out_dir / SUMMARY_FILE, summary)
     return summary
 
@@ -327,27 +285,16 @@ def load_judge_run(path: str | Path) -> tuple[dict, list[dict]]:
     return config, records
 
 
-def _rate(k: int, n: int) -> Optional[float]:
-    return k / n if n else None
-
-
 def summarize_records(config: dict, records: Sequence[dict]) -> dict:
     """Per-judge accounting: parse failures, order inconsistency, position preference, principles cited."""
-    mode = config["mode"]
-    ids = config.get("rubric", {}).get("principle_ids") or []
-    judgments = []
-    for r in records:
-        if mode == "pairwise":
-            judgments.extend(r.get("judgments") or [])
-        elif r.get("judgment"):
-            judgments.append(r["judgment"])
+    mode = JUDGE_MODES.get(config["mode"])
+    judgments = [j for r in records for j in mode.judgments(r)]
     parsed = [j for j in judgments if j["verdict"]["error"] is None]
     errors = Counter(j["verdict"]["error"].split(":")[0] for j in judgments if j["verdict"]["error"] is not None)
     methods = Counter(j["verdict"]["method"] for j in parsed)
     statuses = Counter(r["status"] for r in records)
-    too_long = statuses.get("too_long", 0)
     out: dict = {
-        "mode": mode,
+        "mode": config["mode"],
         "judge": config.get("judge"),
         "goal": config.get("goal"),
         "runs": [r["label"] for r in config.get("runs", [])],
@@ -357,72 +304,41 @@ def summarize_records(config: dict, records: Sequence[dict]) -> dict:
             "n": len(judgments),
             "parsed": len(parsed),
             "parse_failures": len(judgments) - len(parsed),
-            "parse_failure_rate": _rate(len(judgments) - len(parsed), len(judgments)),
+            "parse_failure_rate": rate(len(judgments) - len(parsed), len(judgments)),
             "failure_kinds": dict(errors),
             "methods": dict(methods),
-            "too_long": too_long,
+            "too_long": statuses.get("too_long", 0),
             "truncated": sum(1 for r in records if r.get("truncated")),
         },
         "status": dict(statuses),
     }
     judge_ident = config.get("judge") or {}
     out["self_preference_risk"] = [r["label"] for r in config.get("runs", []) if same_model(judge_ident, r.get("model") or {})]
-
-    if mode == "pairwise":
-        labels = Counter(j["verdict"]["label"] for j in parsed)
-        decided = statuses.get("consistent", 0) + statuses.get("inconsistent", 0)
-        flips = sum(1 for r in records if r.get("flip"))
-        out["pairs"] = {
-            "n": len(records),
-            "consistent": statuses.get("consistent", 0),
-            "inconsistent": statuses.get("inconsistent", 0),
-            "flips": flips,
-            "identical": statuses.get("identical", 0),
-            "parse_failures": statuses.get("parse_failure", 0),
-            "too_long": too_long,
-            "inconsistency_rate": _rate(statuses.get("inconsistent", 0), decided),
-            "flip_rate": _rate(flips, decided),
-            "parse_failure_rate": _rate(statuses.get("parse_failure", 0), len(records) - statuses.get("identical", 0)),
-        }
-        out["position"] = {
-            "A": labels.get("A", 0), "B": labels.get("B", 0), "tie": labels.get("tie", 0),
-            # 0.5 for a judge without position preference; 1.0 always picks the first answer shown.
-            "first_position_rate": _rate(labels.get("A", 0), labels.get("A", 0) + labels.get("B", 0)),
-        }
-    else:
-        by_model: dict[str, list[float]] = {}
-        for r in records:
-            by_model.setdefault(r["model"], [])
-            if r.get("rating") is not None:
-                by_model[r["model"]].append(float(r["rating"]))
-        n_by_model = Counter(r["model"] for r in records)
-        out["ratings"] = {m: {**summarize(v), "n_graded": n_by_model[m],
-                              "parse_failures": n_by_model[m] - len(v)} for m, v in by_model.items()}
-
+    mode.summarize(out, records, statuses, parsed)
+    ids = config.get("rubric", {}).get("principle_ids") or []
     if ids:
-        cited = Counter(p for j in parsed for p in j["verdict"]["principles"])
-        unknown = Counter(p for j in judgments for p in j["verdict"]["unknown_principles"])
-        against: dict[str, Counter] = {}
-        for r in records:
-            if mode == "pairwise":
-                names = {"1": r["model_a"], "2": r["model_b"]}
-                for j in r.get("judgments") or []:
-                    if j["verdict"]["error"] is None and j.get("winner") in ("1", "2"):
-                        loser = names["2" if j["winner"] == "1" else "1"]
-                        against.setdefault(loser, Counter()).update(j["verdict"]["principles"])
-            elif r.get("judgment") and r["judgment"]["verdict"]["error"] is None:
-                against.setdefault(r["model"], Counter()).update(r["judgment"]["verdict"]["principles"])
-        out["principles"] = {
-            "ids": ids,
-            "cited": {p: cited.get(p, 0) for p in ids},
-            # The principles verdicts rest on most often, most cited first (ties in priority order).
-            "most_cited": [{"id": p, "n": n} for p, n in sorted(cited.items(), key=lambda x: (-x[1], ids.index(x[0])))],
-            "cite_rate": _rate(sum(1 for j in parsed if j["verdict"]["principles"]), len(parsed)),
-            "unknown_named": dict(unknown.most_common(10)),
-            # pairwise: principles cited in verdicts the model lost; single: cited in the model's grades.
-            "by_model": {m: dict(c.most_common()) for m, c in sorted(against.items())},
-        }
+        out["principles"] = _principles_summary(ids, mode, records, judgments, parsed)
     return out
+
+
+def _principles_summary(ids: list[str], mode: JudgeMode, records: Sequence[dict], judgments: list[dict],
+                        parsed: list[dict]) -> dict:
+    cited = Counter(p for j in parsed for p in j["verdict"]["principles"])
+    unknown = Counter(p for j in judgments for p in j["verdict"]["unknown_principles"])
+    against: dict[str, Counter] = {}
+    for r in records:
+        for who, principles in mode.verdicts_against(r):
+            against.setdefault(who, Counter()).update(principles)
+    return {
+        "ids": ids,
+        "cited": {p: cited.get(p, 0) for p in ids},
+        # The principles verdicts rest on most often, most cited first (ties in priority order).
+        "most_cited": [{"id": p, "n": n} for p, n in sorted(cited.items(), key=lambda x: (-x[1], ids.index(x[0])))],
+        "cite_rate": rate(sum(1 for j in parsed if j["verdict"]["principles"]), len(parsed)),
+        "unknown_named": dict(unknown.most_common(10)),
+        # pairwise: principles cited in verdicts the model lost; single: cited in the model's grades.
+        "by_model": {m: dict(c.most_common()) for m, c in sorted(against.items())},
+    }
 
 
 def summarize_judge_run(store: RunStore, config: dict) -> dict:
@@ -448,7 +364,7 @@ def battles_from_records(config: dict, records: Sequence[dict]) -> list[R.Battle
         if r.get("rating") is not None:
             by_item.setdefault((r["task"], r["item_id"]), {})[r["model"]] = r
     labels = [x["label"] for x in config.get("runs", [])]
-    pairs = _pairs(labels, config.get("baseline"))
+    pairs = JUDGE_MODES.get("pairwise").pairs(labels, config.get("baseline"))
     for (task, item_id), graded in by_item.items():
         for a, b in pairs:
             if a in graded and b in graded:

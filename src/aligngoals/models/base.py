@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import abc
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
 
-from aligngoals.errors import AligngoalsError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aligngoals.errors import AligngoalsError, config_error
 
 ProgressFn = Callable[[int], None]
 """Called with the number of requests just completed (for progress bars)."""
@@ -72,31 +74,34 @@ class LoglikelihoodResult:
         return LoglikelihoodResult(float(d["logprob"]), int(d["n_tokens"]), bool(d["is_greedy"]))
 
 
-@dataclass(frozen=True)
-class GenerationSettings:
-    max_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
+class GenerationSettings(BaseModel):
+    """How to generate: the one settings type of backends, tasks (YAML ``generation:``), judges and synthesis.
+
+    Frozen (requests are hashed and deduplicated); invalid values fail with the field named.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: tuple[str, ...] = ()
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        if self.max_tokens < 1:
-            raise AligngoalsError(f"max_tokens must be at least 1, got {self.max_tokens}.")
-        if self.temperature < 0:
-            raise AligngoalsError(f"temperature must be >= 0, got {self.temperature}.")
-        if not 0 < self.top_p <= 1:
-            raise AligngoalsError(f"top_p must be in (0, 1], got {self.top_p}.")
-        object.__setattr__(self, "stop", tuple(self.stop))
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise config_error(exc, "Generation settings", cls=AligngoalsError,
+                               hint="max_tokens >= 1, temperature >= 0, 0 < top_p <= 1.") from None
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["stop"] = list(self.stop)
-        return d
+        """The request-key form (stop as a list), unchanged since the dataclass version so stores stay valid."""
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
+                "stop": list(self.stop), "seed": self.seed}
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,67 @@ class GenerationRequest:
         }
 
 
+@runtime_checkable
+class Generator(Protocol):
+    """Answers "what do you say next?": what generation tasks, judges and questionnaires need.
+
+    Backends, and the cached layer that wraps them, satisfy it; callers never unwrap.
+    """
+
+    @property
+    def identity(self) -> dict: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def info(self) -> dict: ...
+
+    #: True when the chat template is rendered here (prompt text is known before sending);
+    #: False for served models, whose server applies its own template.
+    renders_chat_locally: bool
+
+    #: Longest sequence (prompt + answer) in tokens, or None when unknown.
+    context_length: int | None
+
+    def count_prompt_tokens(self, request: GenerationRequest) -> int | None: ...
+
+    def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None) -> list[str]: ...
+
+    def apply_chat_template(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str: ...
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Answers "how likely is this continuation?": what multiple-choice and pair tasks need."""
+
+    @property
+    def identity(self) -> dict: ...
+
+    #: False when the backend cannot return log-likelihoods (decided at load for served models).
+    can_score: bool
+    #: Why not, when ``can_score`` is False.
+    scoring_unavailable_reason: str | None
+
+    def loglikelihood(
+        self, requests: Sequence[LoglikelihoodRequest], progress: ProgressFn | None = None
+    ) -> list[LoglikelihoodResult]: ...
+
+
+def require_scoring(model: "Scorer", what: str) -> None:
+    """Fail before the first request when ``what`` (a task name) needs scores the backend cannot give."""
+    if not model.can_score:
+        ident = model.identity or {}
+        backend = ident.get("backend", type(model).__name__)
+        reason = model.scoring_unavailable_reason
+        raise AligngoalsError(
+            f"{what} needs log-likelihood scoring, which the {backend} backend ({ident.get('name', '?')}) cannot give"
+            + (f": {reason}" if reason else "."),
+            hint="Run it on a backend that scores (smollm2, gguf:, hf:, vllm:, or a server that supports echo + logprobs), "
+            "or choose generation tasks only.",
+        )
+
+
 class Model(abc.ABC):
     """A language model that can score and generate text.
 
@@ -132,6 +198,14 @@ class Model(abc.ABC):
 
     #: Short backend name ("llamacpp", "hf", ...).
     backend: str = "base"
+    #: Whether :meth:`loglikelihood` works (a :class:`Scorer`); generation-only backends set False.
+    can_score: bool = True
+    #: Whether :meth:`apply_chat_template` renders locally (a served model's server renders it).
+    renders_chat_locally: bool = True
+    #: Why scoring is unavailable (shown in the error), when ``can_score`` is False.
+    scoring_unavailable_reason: str | None = None
+    #: Requests per forward pass where the backend batches (``prefix_reuse=False`` path).
+    batch_size: int = 1
 
     def __init__(self) -> None:
         self.prefix_reuse = True
@@ -191,6 +265,17 @@ class Model(abc.ABC):
 
     def close(self) -> None:
         """Release native resources (optional)."""
+
+    @property
+    def context_length(self) -> int | None:
+        """Longest sequence the model accepts, in tokens (None when unknown)."""
+        return None
+
+    def count_prompt_tokens(self, request: GenerationRequest) -> int | None:
+        """Tokens the rendered prompt of ``request`` takes, or None where the server renders it."""
+        if not self.renders_chat_locally:
+            return None
+        return len(self.tokenize(self.render(request)))
 
     # --- public API -------------------------------------------------------------------
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
@@ -255,7 +340,7 @@ class Model(abc.ABC):
                 if progress:
                     progress(n)
         else:
-            step = max(1, int(getattr(self, "batch_size", 1)))
+            step = max(1, int(self.batch_size))
             for start in range(0, len(encoded), step):
                 chunk = encoded[start : start + step]
                 for j, res in enumerate(self._score_full(chunk)):

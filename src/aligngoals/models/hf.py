@@ -243,6 +243,10 @@ class HFModel(Model):
     token_budget: int = 2048
 
     @property
+    def context_length(self) -> int | None:
+        return self.max_length
+
+    @property
     def groups_per_call(self) -> int:  # type: ignore[override]
         """Items scored together: many on a GPU, one on CPU (see ``cross_item_batching``)."""
         return self.batch_size * 4 if self.cross_item_batching else 1

@@ -132,6 +132,10 @@ class LlamaCppModel(Model):
         }
 
     @property
+    def context_length(self) -> int | None:
+        return self.n_ctx
+
+    @property
     def identity(self) -> dict:
         return dict(self._identity)
 

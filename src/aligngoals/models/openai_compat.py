@@ -49,6 +49,9 @@ class RateLimiter:
 
 class OpenAICompatModel(Model):
     backend = "openai"
+    can_score = False
+    scoring_unavailable_reason = "the OpenAI-compatible client sends generation requests only"
+    renders_chat_locally = False
 
     def __init__(
         self,

@@ -1,1 +1,5 @@
-"""Whole runs: the public ``evaluate`` entry point and recipes that chain synth, align and evaluate."""
+"""Whole runs: the public :func:`evaluate` entry point (and recipes that chain synth, align and evaluate)."""
+
+from aligngoals.pipeline.evaluation import evaluate
+
+__all__ = ["evaluate"]

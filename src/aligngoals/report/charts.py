@@ -22,8 +22,9 @@ def metric_bars_svg(report: dict) -> str | None:
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.0))
     labels = [r[0] for r in rows][::-1]
     vals = [r[1] for r in rows][::-1]
-    lo = [r[1] - (r[2] if r[2] is not None else r[1]) for r in rows][::-1]
-    hi = [(r[3] if r[3] is not None else r[1]) - r[1] for r in rows][::-1]
+    # A value can sit outside its interval (a percentile bootstrap of a skewed metric); bars clamp at 0.
+    lo = [max(0.0, r[1] - (r[2] if r[2] is not None else r[1])) for r in rows][::-1]
+    hi = [max(0.0, (r[3] if r[3] is not None else r[1]) - r[1]) for r in rows][::-1]
     ax.barh(labels, vals, xerr=[lo, hi], color="#4c72b0", ecolor="#222", capsize=3)
     ax.set_xlabel("value (95% bootstrap interval)")
     ax.grid(axis="x", alpha=0.3)
@@ -67,7 +68,7 @@ def _err(m: dict) -> tuple[float, float, float]:
     v = float(m["value"])
     lo = m.get("ci_low")
     hi = m.get("ci_high")
-    return v, (v - lo) if _num(lo) else 0.0, (hi - v) if _num(hi) else 0.0
+    return v, max(0.0, v - lo) if _num(lo) else 0.0, max(0.0, hi - v) if _num(hi) else 0.0
 
 
 def profile_radar_svg(q: dict | None) -> str | None:
@@ -90,7 +91,7 @@ def profile_radar_svg(q: dict | None) -> str | None:
     hi = np.array([e["ci_high"] if _num(e.get("ci_high")) else e["score"] for _, e in dims], dtype=float)
     if len(dims) < 3:
         fig, ax = plt.subplots(figsize=(5, 0.5 * len(dims) + 1.2))
-        ax.barh(names, vals, xerr=[vals - lo, hi - vals], color="#55a868", ecolor="#222", capsize=3)
+        ax.barh(names, vals, xerr=[np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)], color="#55a868", ecolor="#222", capsize=3)
         ax.set_xlabel("score (95% interval)")
         fig.tight_layout()
         return _svg(fig)
@@ -182,3 +183,99 @@ def priorities_svg(d: dict | None) -> str | None:
     return _bars(rows, "Bradley-Terry rating (Elo scale, 95% bootstrap interval)" +
                  ("; rows in declared priority order" if d.get("declared_order") else ""),
                  xlim=(min(vals) - pad, max(vals) + pad) if vals else None, chance={"1000": 1000.0})
+
+
+# --- sample-level charts -----------------------------------------------------------------------
+# These read the per-sample records (aligngoals.report.samples), not report.json alone.
+
+def breakdown_bars_svg(task: str, entry: dict) -> str | None:
+    """Per-group bars of a task's breakdown (BBQ categories, CrowS-Pairs bias types, ...), first metric."""
+    breakdown = entry.get("breakdown") or {}
+    metric = next(iter(entry.get("metrics") or {}), None)
+    if not breakdown or metric is None:
+        return None
+    rows = [(f"{group} (n={m[metric]['n']})", m[metric], "#4c72b0") for group, m in breakdown.items()
+            if isinstance(m.get(metric), dict)]
+    overall = (entry.get("metrics") or {}).get(metric) or {}
+    chance = {f"all {overall['value']:.3f}": overall["value"]} if _num(overall.get("value")) else None
+    return _bars(rows, f"{task} · {metric} by group (95% bootstrap interval); dashed: all items", chance=chance,
+                 xlim=None if metric not in ("acc", "acc_norm", "mc1", "mc2", "exact_match") else (0, 1))
+
+
+def reliability_svg(samples: list[dict], *, bins: int = 10, min_n: int = 10) -> str | None:
+    """Reliability diagram: accuracy against the model's own confidence, per task.
+
+    Drawn for tasks whose samples carry both a confidence (the probability of the picked
+    choice) and a right/wrong outcome; ECE is the bin-weighted mean |accuracy - confidence|.
+    """
+    by_task: dict[str, list[tuple[float, float]]] = {}
+    for s in samples:
+        c, ok = s.get("confidence"), s.get("correct")
+        if _num(c) and isinstance(ok, bool):
+            by_task.setdefault(s["task"], []).append((float(c), float(ok)))
+    by_task = {t: v for t, v in by_task.items() if len(v) >= min_n}
+    if not by_task:
+        return None
+    plt = _plt()
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.plot([0, 1], [0, 1], ls="--", color="#888", lw=1, label="perfectly calibrated")
+    edges = np.linspace(0, 1, bins + 1)
+    for task, pts in sorted(by_task.items()):
+        conf = np.array([p[0] for p in pts])
+        acc = np.array([p[1] for p in pts])
+        idx = np.clip(np.digitize(conf, edges) - 1, 0, bins - 1)
+        xs, ys, ece = [], [], 0.0
+        for b in range(bins):
+            mask = idx == b
+            if mask.any():
+                xs.append(conf[mask].mean())
+                ys.append(acc[mask].mean())
+                ece += mask.mean() * abs(acc[mask].mean() - conf[mask].mean())
+        ax.plot(xs, ys, marker="o", label=f"{task} (n={len(pts)}, ECE {ece:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (probability of the picked choice)")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def variant_distribution_svg(samples: list[dict]) -> str | None:
+    """Questionnaire answers per prompt variant: the share of each scale answer, stacked.
+
+    Why first: when the options' order or labels move the answers, the stacks differ
+    between variants; that option-order effect must be seen before reading any profile.
+    """
+    counts: dict[str, dict[str, float]] = {}
+    for s in samples:
+        if s.get("kind") != "questionnaire":
+            continue
+        c = counts.setdefault((s.get("groups") or {}).get("variant", "?"), {})
+        if s.get("distribution"):  # distribution mode: the probability mass on each scale point
+            for i, p in enumerate(s["distribution"]):
+                c[str(i + 1)] = c.get(str(i + 1), 0.0) + float(p)
+            continue
+        a = s.get("answer")
+        key = "unparsed" if not _num(a) else f"{float(a):g}"
+        c[key] = c.get(key, 0.0) + 1.0
+    if not counts:
+        return None
+    plt = _plt()
+    values = sorted({k for c in counts.values() for k in c}, key=lambda k: (k == "unparsed", float(k) if k != "unparsed" else 0))
+    variants = sorted(counts)
+    cmap = plt.get_cmap("viridis", max(2, len(values)))
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(variants) + 1.4))
+    left = [0.0] * len(variants)
+    for j, val in enumerate(values):
+        share = [counts[v].get(val, 0) / sum(counts[v].values()) for v in variants]
+        ax.barh(variants, share, left=left, color="#bbbbbb" if val == "unparsed" else cmap(j), label=val)
+        left = [a + b for a, b in zip(left, share)]
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of answers (rating: parsed replies; distribution: probability mass)")
+    ax.legend(title="scale point", fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return _svg(fig)

@@ -171,9 +171,7 @@ class Task:
         return ctx.chat_renderer(msgs)
 
     def generation_settings(self, seed: int) -> GenerationSettings:
-        g = self.spec.generation
-        return GenerationSettings(max_tokens=g.max_tokens, temperature=g.temperature, top_p=g.top_p,
-                                  stop=tuple(g.stop), seed=seed)
+        return self.spec.generation.model_copy(update={"seed": seed})
 
     # --- requests and scores (implemented by the request types) ------------------------------
     def requests(self, doc: dict, exemplars: Sequence[dict], ctx: BuildContext) -> list[Request]:

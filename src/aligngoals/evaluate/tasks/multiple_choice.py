@@ -10,14 +10,13 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from aligngoals.data.records import MultipleChoiceItem
 from aligngoals.errors import DataError
 from aligngoals.evaluate import metrics as M
-from aligngoals.evaluate.cached import CachedModel
 from aligngoals.evaluate.tasks.base import BuildContext, Request, Task, request_input
 from aligngoals.evaluate.tasks.data import read_mc_jsonl  # noqa: F401  (re-exported)
 from aligngoals.evaluate.tasks.extract import extract
@@ -171,27 +170,6 @@ def build_requests(spec: TaskSpec, item: MultipleChoiceItem) -> list[Loglikeliho
         LoglikelihoodRequest(ctx, render(spec.choice, {**fields, "choice": c, "index": i}, where=f"task {spec.name} choice"))
         for i, c in enumerate(item.choices)
     ]
-
-
-def run_multiple_choice(
-    spec: TaskSpec,
-    items: list[MultipleChoiceItem],
-    model: CachedModel,
-    progress: Callable[[int], None] | None = None,
-) -> list[dict]:
-    """Score ``items`` directly (no few-shot, no chat); per-item records as the engine writes them."""
-    task = MultipleChoiceTask(spec)
-    docs = [{**it.model_dump(mode="json")} for it in items]
-    ctx = BuildContext(seed=0)
-    all_reqs = [task.requests(d, [], ctx) for d in docs]
-    flat = [r for reqs in all_reqs for r in reqs]
-    results = model.loglikelihood(flat, progress=progress)
-    out, pos = [], 0
-    for d, reqs in zip(docs, all_reqs):
-        res = results[pos : pos + len(reqs)]
-        pos += len(reqs)
-        out.append({"id": d["id"], **task.score(d, reqs, res, ctx)})
-    return out
 
 
 def request_count(items: Sequence[MultipleChoiceItem]) -> int:

@@ -32,6 +32,7 @@ from aligngoals.evaluate.tasks.generation import GenerationTask
 from aligngoals.evaluate.tasks.multiple_choice import GeneratedChoiceTask, MultipleChoiceTask
 from aligngoals.evaluate.tasks.pair import PairTask
 from aligngoals.evaluate.tasks.spec import TaskSpec
+from aligngoals.plugins import GROUPS, Registry
 
 TYPE_CLASSES: dict[str, type[Task]] = {
     "multiple_choice": MultipleChoiceTask,
@@ -40,8 +41,10 @@ TYPE_CLASSES: dict[str, type[Task]] = {
     "pair": PairTask,
 }
 
-_REGISTRY: dict[str, type[Task]] = {}
-_BUILTINS_LOADED = False
+#: Tasks written in Python: the built-ins register on import; plug-ins through the
+#: ``aligngoals.tasks`` entry-point group (naming a Task subclass, or a module that uses @register_task).
+TASKS: Registry[type[Task]] = Registry("Python task", GROUPS["tasks"],
+                                       builtin_modules=("aligngoals.evaluate.builtin.python_tasks",))
 
 
 def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
@@ -50,24 +53,18 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
     def deco(cls: type[Task]) -> type[Task]:
         if not (isinstance(cls, type) and issubclass(cls, Task)):
             raise TypeError(f"register_task({name!r}) needs a Task subclass, got {cls!r}")
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ConfigError(f"Python task {name!r} is registered twice ({_REGISTRY[name].__qualname__} and {cls.__qualname__}).")
-        _REGISTRY[name] = cls
-        return cls
+        return TASKS.add(name, cls, origin=cls.__module__)
 
     return deco
 
 
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        importlib.import_module("aligngoals.evaluate.builtin.python_tasks")
-
-
 def registered() -> dict[str, type[Task]]:
-    _load_builtins()
-    return dict(_REGISTRY)
+    out = dict(TASKS.items())
+    for name, cls in out.items():
+        if not (isinstance(cls, type) and issubclass(cls, Task)):
+            raise ConfigError(f"Plug-in task {name!r} ({TASKS.origin(name)}) is not a Task subclass.",
+                              hint="An 'aligngoals.tasks' entry point must name a Task subclass or a module.")
+    return out
 
 
 def python_task_specs() -> dict[str, TaskSpec]:

@@ -16,7 +16,8 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aligngoals.errors import ConfigError
+from aligngoals.errors import ConfigError, config_error
+from aligngoals.models.base import GenerationSettings
 
 LEVELS = ("instructions", "preferences", "values")
 
@@ -100,14 +101,6 @@ class Extraction(BaseModel):
         return self
 
 
-class GenerationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    max_tokens: int = Field(128, ge=1)
-    temperature: float = Field(0.0, ge=0.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    stop: list[str] = Field(default_factory=list)
-
-
 class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -142,7 +135,8 @@ class TaskSpec(BaseModel):
     """jinja2 template of each scored continuation; sees ``choice`` and ``index``."""
 
     # generation (generate, mc_generate)
-    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    generation: GenerationSettings = Field(default_factory=lambda: GenerationSettings(max_tokens=128))
+    """How the task generates (``seed`` is replaced by the run's seed); 128 new tokens by default."""
     extract: Extraction = Field(default_factory=Extraction)
     target: Optional[str] = None
     """jinja2 template of the reference answer (also the answer of few-shot exemplars)."""
@@ -234,12 +228,4 @@ def validate_task_spec(raw: dict, *, where: str) -> TaskSpec:
     try:
         return TaskSpec.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"]) or "(top level)"
-        msg = first["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        raise ConfigError(
-            f"{where}: field '{loc}': {msg}.",
-            hint="See docs/tasks.md for the fields a task declares.",
-        ) from exc
+        raise config_error(exc, where, hint="See docs/tasks.md for the fields a task declares.") from exc

@@ -45,8 +45,7 @@ class DilemmaConfig:
 
 
 def _chat(model: Any, user: str) -> str:
-    base = getattr(model, "model", model)
-    return base.apply_chat_template([ChatMessage("user", user)], add_generation_prompt=True)
+    return model.apply_chat_template([ChatMessage("user", user)], add_generation_prompt=True)
 
 
 def presentation_prompt(ds: DilemmaSet, sc: Scenario, order: Sequence[str], mode: str) -> str:
@@ -150,6 +149,7 @@ def run_dilemmas(
         battles.append(Battle(a, b, 1.0 if chosen == a else 0.0, item=f"{sc.id}|{'swapped' if u['swapped'] else 'original'}"))
         row = {"id": f"{sc.id}|{'swapped' if u['swapped'] else 'original'}", "scenario": sc.id, "swapped": u["swapped"],
                "between": list(sc.between), "order": list(u["order"]), "prompt": u["user"], "logprobs": lp,
+               "options": {k: sc.options[k] for k in u["order"]},
                "p_first": p_first, "chosen": chosen, "generated": sc.generated,
                "scores": {"chose_first": float(pos == 0)}}
         if declared and a in declared and b in declared:

@@ -94,8 +94,7 @@ class NormsConfig:
 
 
 def _chat(model: Any, user: str) -> str:
-    base = getattr(model, "model", model)
-    return base.apply_chat_template([ChatMessage("user", user)], add_generation_prompt=True)
+    return model.apply_chat_template([ChatMessage("user", user)], add_generation_prompt=True)
 
 
 def _sit_line(it: NormItem) -> str:
@@ -180,6 +179,41 @@ def _auc(rows: Sequence[tuple[float, int]]) -> Optional[float]:
     return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
 
 
+def _score_rules(gen_rows: list[dict], cfg: NormsConfig, judge: Optional[Callable]) -> list[str]:
+    """Level 3: generated rules of thumb against the annotated ones (ROUGE-L, embedding cosine, judge), each
+    beside a mismatched baseline; returns notes on what was skipped."""
+    notes: list[str] = []
+    if not gen_rows:
+        return notes
+    preds = [r["rule"] for r in gen_rows]
+    refs = [r["reference"] for r in gen_rows]
+    # Mismatched baseline: each rule against the references of the next item of the same source.
+    mism: list[list[str]] = []
+    for i, r in enumerate(gen_rows):
+        same = [x for x in gen_rows if x["source"] == r["source"]]
+        j = same.index(r)
+        mism.append(same[(j + 1) % len(same)]["reference"] if len(same) > 1 else [])
+    for r, s, sm in zip(gen_rows, similarity.rouge_to_references(preds, refs), similarity.rouge_to_references(preds, mism)):
+        r["scores"]["rougeL"] = s
+        r["scores"]["rougeL_mismatched"] = None if math.isnan(sm) else sm
+    if cfg.embedding:
+        cos = similarity.cosine_to_references(preds, refs)
+        if cos is None:
+            notes.append(similarity.embedder_available()[1] or "embedding similarity skipped")
+        else:
+            cos_m = similarity.cosine_to_references(preds, [m or [""] for m in mism])
+            for r, c, cm, m in zip(gen_rows, cos, cos_m, mism):
+                r["scores"]["embed_cos"] = c
+                r["scores"]["embed_cos_mismatched"] = cm if m else None
+    if judge is not None:
+        grades = judge([(r["prompt"], r["rule"], r["reference"]) for r in gen_rows])
+        for r, g in zip(gen_rows, grades):
+            r["scores"]["judge"] = g
+    for r in gen_rows:
+        r["scores"]["empty"] = float(not r["rule"])
+    return notes
+
+
 def run_norms(
     model: Any,
     cfg: NormsConfig,
@@ -240,36 +274,7 @@ def run_norms(
             rows["norms_level3"].append({**base, "kind": "generate", "output": raw, "rule": clean_rule(raw),
                                          "reference": it.references, "scores": {}})
 
-    notes: list[str] = []
-    gen_rows = rows["norms_level3"]
-    if gen_rows:
-        preds = [r["rule"] for r in gen_rows]
-        refs = [r["reference"] for r in gen_rows]
-        # Mismatched baseline: each rule against the references of the next item of the same source.
-        mism: list[list[str]] = []
-        for i, r in enumerate(gen_rows):
-            same = [x for x in gen_rows if x["source"] == r["source"]]
-            j = same.index(r)
-            mism.append(same[(j + 1) % len(same)]["reference"] if len(same) > 1 else [])
-        for r, s, sm in zip(gen_rows, similarity.rouge_to_references(preds, refs), similarity.rouge_to_references(preds, mism)):
-            r["scores"]["rougeL"] = s
-            r["scores"]["rougeL_mismatched"] = None if math.isnan(sm) else sm
-        if cfg.embedding:
-            cos = similarity.cosine_to_references(preds, refs)
-            if cos is None:
-                notes.append(similarity.embedder_available()[1] or "embedding similarity skipped")
-            else:
-                cos_m = similarity.cosine_to_references(preds, [m or [""] for m in mism])
-                for r, c, cm, m in zip(gen_rows, cos, cos_m, mism):
-                    r["scores"]["embed_cos"] = c
-                    r["scores"]["embed_cos_mismatched"] = cm if m else None
-        if judge is not None:
-            grades = judge([(r["prompt"], r["rule"], r["reference"]) for r in gen_rows])
-            for r, g in zip(gen_rows, grades):
-                r["scores"]["judge"] = g
-        for r in gen_rows:
-            r["scores"]["empty"] = float(not r["rule"])
-
+    notes = _score_rules(rows["norms_level3"], cfg, judge)
     return aggregate(rows, planned, seed=seed, notes=notes, judged=judge is not None)
 
 

@@ -38,7 +38,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aligngoals.errors import ConfigError
+from aligngoals.errors import ConfigError, config_error
 
 PathLike = Union[str, Path]
 
@@ -316,33 +316,13 @@ def read_mapping(path: Path) -> dict:
     return raw
 
 
-def locate(raw: Any, loc: tuple) -> str:
-    """A pydantic error location as a field path, naming list entries by their ``id``."""
-    parts: list[str] = []
-    node = raw
-    for key in loc:
-        if isinstance(key, int):
-            label = f"[{key}]"
-            if isinstance(node, list) and key < len(node) and isinstance(node[key], dict) and "id" in node[key]:
-                label += f" (id {node[key]['id']!r})"
-            parts.append(label)
-            node = node[key] if isinstance(node, list) and key < len(node) else None
-        else:
-            parts.append(("." if parts else "") + str(key))
-            node = node.get(key) if isinstance(node, dict) else None
-    return "".join(parts) or "(top level)"
-
-
 def validate(model: type[BaseModel], raw: Any, where: str) -> Any:
     """Validate ``raw`` against ``model``; the first problem becomes a ConfigError naming file and field."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        msg = first["msg"].removeprefix("Value error, ")
-        more = f" ({exc.error_count() - 1} more problem(s) after this one)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{where}: field '{locate(raw, tuple(first['loc']))}': {msg}.{more}",
-                          hint="See docs/values.md (questionnaires) for the instrument and key file format.") from exc
+        raise config_error(exc, where, raw=raw,
+                           hint="See docs/values.md (questionnaires) for the instrument and key file format.") from exc
 
 
 def instrument_from_mapping(raw: dict, where: str) -> Instrument:

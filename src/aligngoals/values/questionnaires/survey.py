@@ -23,21 +23,20 @@ Two modes:
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import re
-import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from aligngoals import __version__
 from aligngoals.errors import ConfigError
-from aligngoals.evaluate.cached import CachedModel, run_record
+from aligngoals.evaluate.cached import CachedModel
+from aligngoals.evaluate.run import Run
 from aligngoals.io import atomic_write_json, stable_hash
 from aligngoals.models.base import GenerationRequest, GenerationSettings, LoglikelihoodRequest, Model
-from aligngoals.store import RunStore
+from aligngoals.models.registry import load_model
+from aligngoals.report.schema import validate_report
 from aligngoals.values.questionnaires.instrument import Instrument, read_mapping
 from aligngoals.values.questionnaires.prompts import (
     Variant,
@@ -192,27 +191,8 @@ def _keyed(instrument: Instrument, ii: int, raw: float | None) -> float:
     return instrument.scale.reverse(raw) if instrument.items[ii].reverse else float(raw)
 
 
-def _profile(
-    instrument: Instrument,
-    scorer: Scorer,
-    cells: list[dict],
-    variants: Sequence[Variant],
-    persona: str | None,
-    *,
-    mode: str,
-    resample: str,
-    n_boot: int,
-    seed: int,
-    target: dict | None,
-) -> dict:
-    V, I = len(variants), len(instrument.items)
-    X = np.full((V, I), np.nan)  # keyed
-    R = np.full((V, I), np.nan)  # raw answers
-    for c in cells:
-        v = c["variant"].index
-        R[v, c["item"]] = np.nan if c["value"] is None else c["value"]
-        X[v, c["item"]] = _keyed(instrument, c["item"], c["value"])
-
+def _responses(cells: list[dict], mode: str) -> dict:
+    """Parse accounting: how many answers were parsed, by status (and the option mass in distribution mode)."""
     statuses: dict[str, int] = {}
     for c in cells:
         statuses[c["status"]] = statuses.get(c["status"], 0) + 1
@@ -225,13 +205,13 @@ def _profile(
         responses["option_mass_mean"] = float(np.mean(masses)) if masses else None
         responses["option_mass_min"] = float(np.min(masses)) if masses else None
         responses["prefix_corrected"] = sum(1 for c in cells if c.get("prefix_corrected"))
+    return responses
 
-    pooled = scorer.score(item_means(X))
+
+def _dimension_scores(instrument: Instrument, scorer: Scorer, X: np.ndarray, pooled: dict, intervals: dict,
+                      per_variant_scores: list[dict]) -> dict[str, dict]:
+    """Per dimension (or group, or index): pooled score, interval, items, answers, spread across variants, alpha."""
     raw_means = scorer.raw_means(item_means(X)) if scorer.rule != "index" else {}
-    used, why = choose_resample(resample, scorer.rule, V)
-    intervals = bootstrap_intervals(scorer, X, resample=used, n_boot=n_boot, seed=seed)
-    per_variant_scores = [scorer.score(X[v]) for v in range(V)]
-
     scores: dict[str, dict] = {}
     for name in scorer.names:
         kind = "index" if scorer.rule == "index" else ("group" if name in scorer.groups else "dimension")
@@ -256,13 +236,13 @@ def _profile(
         if kind == "dimension":
             entry["alpha"] = cronbach_alpha(X[:, idx], min_respondents=3)
         scores[name] = entry
-    if scorer.rule == "centered":
-        allx = item_means(X)
-        mrat = float(np.nanmean(allx)) if np.isfinite(allx).any() else math.nan
-    else:
-        mrat = None
+    return scores
 
-    # stability
+
+def _stability(scorer: Scorer, X: np.ndarray, R: np.ndarray, variants: Sequence[Variant], scores: dict,
+               per_variant_scores: list[dict]) -> dict:
+    """How much the profile moves across prompt variants: spread, ICCs, and means per variant factor."""
+    V = len(variants)
     dim_names = [n for n in scorer.names if n not in scorer.groups]
     D = np.array([[s[n] for s in per_variant_scores] for n in dim_names], dtype=float) if dim_names else np.zeros((0, V))
     sds = [scores[n]["sd_across_variants"] for n in dim_names if scores[n]["sd_across_variants"] is not None]
@@ -282,7 +262,7 @@ def _profile(
                 "mean_raw": float(np.nanmean(R[rows])) if np.isfinite(R[rows]).any() else None,
                 "scores": scorer.score(item_means(sub)),
             }
-    stability = {
+    return {
         "n_variants": V,
         "mean_sd_across_variants": float(np.mean(sds)) if sds else None,
         "icc_items": icc(X.T),
@@ -295,6 +275,8 @@ def _profile(
                     "raters are variants; rows with a missing answer are dropped.",
     }
 
+
+def _per_variant(variants: Sequence[Variant], X: np.ndarray, R: np.ndarray, per_variant_scores: list[dict]) -> list[dict]:
     per_variant = []
     for v in variants:
         row = X[v.index]
@@ -305,8 +287,11 @@ def _profile(
             "mean_raw": float(np.nanmean(R[v.index])) if np.isfinite(R[v.index]).any() else None,
             "scores": per_variant_scores[v.index],
         })
+    return per_variant
 
-    # answer distributions per item (model side), for the comparison with a population
+
+def _distributions(instrument: Instrument, cells: list[dict], mode: str) -> dict[str, list[float] | None]:
+    """Answer distribution per item (model side), for the comparison with a population."""
     k = len(instrument.scale.points)
     values = instrument.scale.values
     distributions: dict[str, list[float] | None] = {}
@@ -320,44 +305,156 @@ def _profile(
                 if c["value"] is not None:
                     counts[values.index(c["value"])] += 1
             distributions[item.id] = (counts / counts.sum()).tolist() if counts.sum() else None
+    return distributions
 
+
+def _comparison(instrument: Instrument, scorer: Scorer, pooled: dict, distributions: dict, target: dict,
+                mode: str) -> dict:
+    """The profile and answer distributions against a target population."""
+    comp: dict[str, Any] = {"target": target.get("name")}
+    if target.get("profile"):
+        comp["profile"] = compare_profiles({n: pooled[n] for n in scorer.names}, target["profile"])
+    if target.get("distributions"):
+        per_item = {}
+        for iid, spec in target["distributions"].items():
+            if iid not in distributions:
+                per_item[iid] = {"js_distance": None, "reason": "item not administered"}
+                continue
+            tvec = _target_distribution(instrument, spec, f"target distributions.{iid}")
+            mvec = distributions[iid]
+            if mvec is None:
+                per_item[iid] = {"js_distance": None, "reason": "no parsed answer for this item"}
+                continue
+            per_item[iid] = {"js_distance": js_distance(mvec, tvec)}
+        js = [d["js_distance"] for d in per_item.values() if d["js_distance"] is not None]
+        comp["distributions"] = {"per_item": per_item, "mean_js_distance": float(np.mean(js)) if js else None,
+                                 "n_items": len(js),
+                                 "note": "Jensen-Shannon distance, base 2 (0 = same distribution, 1 = disjoint)."
+                                         + (" Rating mode: the model's distribution is the histogram of its answers "
+                                            "across variants." if mode == "rating" else "")}
+    return comp
+
+
+def _profile(
+    instrument: Instrument,
+    scorer: Scorer,
+    cells: list[dict],
+    variants: Sequence[Variant],
+    persona: str | None,
+    *,
+    mode: str,
+    resample: str,
+    n_boot: int,
+    seed: int,
+    target: dict | None,
+) -> dict:
+    V, I = len(variants), len(instrument.items)
+    X = np.full((V, I), np.nan)  # keyed
+    R = np.full((V, I), np.nan)  # raw answers
+    for c in cells:
+        v = c["variant"].index
+        R[v, c["item"]] = np.nan if c["value"] is None else c["value"]
+        X[v, c["item"]] = _keyed(instrument, c["item"], c["value"])
+    pooled = scorer.score(item_means(X))
+    used, why = choose_resample(resample, scorer.rule, V)
+    intervals = bootstrap_intervals(scorer, X, resample=used, n_boot=n_boot, seed=seed)
+    per_variant_scores = [scorer.score(X[v]) for v in range(V)]
+    scores = _dimension_scores(instrument, scorer, X, pooled, intervals, per_variant_scores)
+    if scorer.rule == "centered":
+        allx = item_means(X)
+        mrat = float(np.nanmean(allx)) if np.isfinite(allx).any() else math.nan
+    else:
+        mrat = None
+    distributions = _distributions(instrument, cells, mode)
     out: dict[str, Any] = {
         "persona": persona,
         "n_variants": V,
-        "responses": responses,
+        "responses": _responses(cells, mode),
         "scores": scores,
         "mrat": mrat,
         "intervals": {"method": "percentile bootstrap", "level": 0.95, "resample": used, "n_boot": n_boot,
                       "seed": seed, "note": why},
-        "stability": stability,
-        "per_variant": per_variant,
+        "stability": _stability(scorer, X, R, variants, scores, per_variant_scores),
+        "per_variant": _per_variant(variants, X, R, per_variant_scores),
         "item_means_keyed": dict(zip(instrument.item_ids, item_means(X).tolist())),
         "distributions": distributions,
     }
     if target:
-        comp: dict[str, Any] = {"target": target.get("name")}
-        if target.get("profile"):
-            comp["profile"] = compare_profiles({n: pooled[n] for n in scorer.names}, target["profile"])
-        if target.get("distributions"):
-            per_item = {}
-            for iid, spec in target["distributions"].items():
-                if iid not in distributions:
-                    per_item[iid] = {"js_distance": None, "reason": "item not administered"}
-                    continue
-                tvec = _target_distribution(instrument, spec, f"target distributions.{iid}")
-                mvec = distributions[iid]
-                if mvec is None:
-                    per_item[iid] = {"js_distance": None, "reason": "no parsed answer for this item"}
-                    continue
-                per_item[iid] = {"js_distance": js_distance(mvec, tvec)}
-            js = [d["js_distance"] for d in per_item.values() if d["js_distance"] is not None]
-            comp["distributions"] = {"per_item": per_item, "mean_js_distance": float(np.mean(js)) if js else None,
-                                     "n_items": len(js),
-                                     "note": "Jensen-Shannon distance, base 2 (0 = same distribution, 1 = disjoint)."
-                                             + (" Rating mode: the model's distribution is the histogram of its answers "
-                                                "across variants." if mode == "rating" else "")}
-        out["comparison"] = comp
+        out["comparison"] = _comparison(instrument, scorer, pooled, distributions, target, mode)
     return out
+
+
+def _check_design(mode: str, variants: int) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"Unknown mode {mode!r}.", hint="Use --mode rating or --mode distribution.")
+    if variants < 1:
+        raise ConfigError(f"--variants must be at least 1, got {variants}.", hint="Use --variants 4 (default) or more.")
+
+
+def _instrument_and_target(instrument: Any, *, inventory: Any, key: Any, data_dir: Any, limit: Any,
+                           target: Any) -> tuple[Instrument, dict | None]:
+    """The instrument (first ``limit`` items) and the target population, checked against each other."""
+    inst = instrument if isinstance(instrument, Instrument) else resolve_instrument(
+        instrument, inventory=inventory, key=key, data_dir=data_dir)
+    inst = inst.head(limit)
+    tgt = load_target(target)
+    if tgt and tgt.get("distributions"):
+        for iid, spec in tgt["distributions"].items():
+            if iid in inst.item_ids:
+                _target_distribution(inst, spec, f"target distributions.{iid}")
+    return inst, tgt
+
+
+def _administer(run: Run, model: Model, inst: Instrument, design: Sequence[Variant], persona_list: list, *,
+                mode: str, max_tokens: int, seed: int) -> list[dict]:
+    """Ask every (respondent x variant x item) through the run's cached model; returns the answered cells."""
+    cached = run.cached(model)
+    cells = _build_requests(inst, design, persona_list)
+    n_requests = len(cells) if mode == "rating" else sum(len(c["options"]) for c in cells)
+    bar = run.bar(f"Surveying {inst.name} ({mode})", n_requests)
+    if mode == "rating":
+        _administer_rating(cached, cells, max_tokens, seed, bar.advance)
+    else:
+        _administer_distribution(cached, model, cells, bar.advance)
+    bar.close()
+    return cells
+
+
+def _respondents(personas: Sequence[str] | None, countries: Sequence[str] | None) -> tuple[list, list[str]]:
+    """(persona prompts, labels): the model's own voice ("default") unless personas or countries are given."""
+    persona_list: list[str | None] = [*(personas or []), *(country_persona(c) for c in (countries or []))]
+    labels = [*(f"persona: {p}" for p in (personas or [])), *(f"country: {c}" for c in (countries or []))]
+    if not persona_list:
+        persona_list, labels = [None], ["default"]
+    if len(set(labels)) != len(labels):
+        raise ConfigError("The same persona or country is given twice.", hint="Give each persona once.")
+    return persona_list, labels
+
+
+def _item_records(inst: Instrument, cells: list[dict], labels: list[str]) -> list[tuple[str, dict]]:
+    """Per-answer records for the run store: prompt, raw output or probabilities, parsed value, status."""
+    return [
+        (f"{c['persona']}/{c['variant'].index}/{inst.items[c['item']].id}", {
+            "persona": labels[c["persona"]], "variant": c["variant"].to_dict(), "item": inst.items[c["item"]].id,
+            "prompt": [m.content for m in c["messages"]], "output": c.get("output"), "probs": c.get("probs"),
+            "value": c["value"], "status": c["status"]})
+        for c in cells
+    ]
+
+
+def _answers(inst: Instrument, cells: list[dict], labels: list[str], mode: str) -> list[dict]:
+    """The answers listed in survey.json (raw output in rating mode, the distribution otherwise)."""
+    answers = []
+    for c in cells:
+        a = {"respondent": labels[c["persona"]], "variant": c["variant"].index, "item": inst.items[c["item"]].id,
+             "value": c["value"], "status": c["status"]}
+        if mode == "rating":
+            a["output"] = c["output"]
+        else:
+            a["probs"] = c["probs"]
+            a["mass"] = c["mass"]
+        answers.append(a)
+    return answers
 
 
 def run_survey(
@@ -392,90 +489,46 @@ def run_survey(
     respondent (profile) beside the model's own voice, which is always
     included as ``default`` unless personas or countries are given.
     """
-    if mode not in MODES:
-        raise ConfigError(f"Unknown mode {mode!r}.", hint="Use --mode rating or --mode distribution.")
-    if variants < 1:
-        raise ConfigError(f"--variants must be at least 1, got {variants}.", hint="Use --variants 4 (default) or more.")
-    own_model = False
+    _check_design(mode, variants)
+    own_model = isinstance(model, str)
     if isinstance(model, str):
-        from aligngoals.models.registry import load_model
-
         model = load_model(model)
-        own_model = True
-    inst = instrument if isinstance(instrument, Instrument) else resolve_instrument(
-        instrument, inventory=inventory, key=key, data_dir=data_dir)
-    inst = inst.head(limit)
-    tgt = load_target(target)
-    if tgt and tgt.get("distributions"):
-        for iid, spec in tgt["distributions"].items():
-            if iid in inst.item_ids:
-                _target_distribution(inst, spec, f"target distributions.{iid}")
-    persona_list: list[str | None] = [*(personas or []), *(country_persona(c) for c in (countries or []))]
-    labels = [*(f"persona: {p}" for p in (personas or [])), *(f"country: {c}" for c in (countries or []))]
-    if not persona_list:
-        persona_list, labels = [None], ["default"]
-    if len(set(labels)) != len(labels):
-        raise ConfigError("The same persona or country is given twice.", hint="Give each persona once.")
+    inst, tgt = _instrument_and_target(instrument, inventory=inventory, key=key, data_dir=data_dir, limit=limit,
+                                       target=target)
+    persona_list, labels = _respondents(personas, countries)
     design = design_variants(variants, len(inst.prompt.stems))
     run_dir = Path(out_dir) if out_dir else default_survey_dir(model.name, inst, mode)
-    started = _dt.datetime.now(_dt.timezone.utc)
-    t0 = time.perf_counter()
-    store = RunStore(run_dir)
+    fingerprint = {"model": model.identity, "instrument": inst.name, "mode": mode}
+    run = Run(run_dir, kind="survey_fingerprint", fingerprint=fingerprint, command=command, progress=progress,
+              describe=lambda previous: (
+                  f"Run directory {run_dir} holds a different survey (model {previous.get('model', {}).get('name')}, "
+                  f"instrument {previous.get('instrument')}, mode {previous.get('mode')})."))
     try:
-        fingerprint = {"model": model.identity, "instrument": inst.name, "mode": mode}
-        store.claim("survey_fingerprint", fingerprint, lambda previous: (
-            f"Run directory {run_dir} holds a different survey (model {previous.get('model', {}).get('name')}, "
-            f"instrument {previous.get('instrument')}, mode {previous.get('mode')})."))
-        cached = CachedModel(model, store)
-        cells = _build_requests(inst, design, persona_list)
-        n_requests = len(cells) if mode == "rating" else sum(len(c["options"]) for c in cells)
-        bar = progress(f"Surveying {inst.name} ({mode})", n_requests) if progress else None
-        advance = bar.advance if bar is not None else None
-        if mode == "rating":
-            _administer_rating(cached, cells, max_tokens, seed, advance)
-        else:
-            _administer_distribution(cached, model, cells, advance)
-        task = f"survey:{inst.name}:{mode}"
-        store.put_items(task, [
-            (f"{c['persona']}/{c['variant'].index}/{inst.items[c['item']].id}", {
-                "persona": labels[c["persona"]], "variant": c["variant"].to_dict(), "item": inst.items[c["item"]].id,
-                "prompt": [m.content for m in c["messages"]], "output": c.get("output"), "probs": c.get("probs"),
-                "value": c["value"], "status": c["status"]})
-            for c in cells
-        ])
-        scorer = Scorer(inst)
-        profiles = {}
-        for pi, label in enumerate(labels):
-            mine = [c for c in cells if c["persona"] == pi]
-            profiles[label] = _profile(inst, scorer, mine, design, persona_list[pi], mode=mode, resample=resample,
-                                       n_boot=n_boot, seed=seed, target=tgt)
-        answers = []
-        for c in cells:
-            a = {"respondent": labels[c["persona"]], "variant": c["variant"].index, "item": inst.items[c["item"]].id,
-                 "value": c["value"], "status": c["status"]}
-            if mode == "rating":
-                a["output"] = c["output"]
-            else:
-                a["probs"] = c["probs"]
-                a["mass"] = c["mass"]
-            answers.append(a)
-        result = {
-            "aligngoals_version": __version__,
-            "run": run_record(run_dir, command, started, t0, cached),
-            "model": model.info,
-            "instrument": inst.summary(),
-            "settings": {"mode": mode, "variants": [v.to_dict() for v in design], "respondents": labels,
-                         "personas": list(personas or []), "countries": list(countries or []), "limit": limit,
-                         "seed": seed, "max_tokens": max_tokens if mode == "rating" else None, "n_boot": n_boot,
-                         "resample": resample, "target": tgt.get("name") if tgt else None},
-            "profiles": profiles,
-            "answers": answers,
-        }
-        result = _clean(result)
-        atomic_write_json(run_dir / SURVEY_FILENAME, result)
-        store.set_meta("survey", {"file": SURVEY_FILENAME, "finished": result["run"]["finished"]})
-        return result
+        with run:
+            store = run.store
+            assert store is not None
+            cells = _administer(run, model, inst, design, persona_list, mode=mode, max_tokens=max_tokens, seed=seed)
+            store.put_items(f"survey:{inst.name}:{mode}", _item_records(inst, cells, labels))
+            scorer = Scorer(inst)
+            profiles = {label: _profile(inst, scorer, [c for c in cells if c["persona"] == pi], design, persona_list[pi],
+                                        mode=mode, resample=resample, n_boot=n_boot, seed=seed, target=tgt)
+                        for pi, label in enumerate(labels)}
+            answers = _answers(inst, cells, labels, mode)
+            result = run.envelope(
+                model=model,
+                report_kind="survey",
+                instrument=inst.summary(),
+                settings={"mode": mode, "variants": [v.to_dict() for v in design], "respondents": labels,
+                          "personas": list(personas or []), "countries": list(countries or []), "limit": limit,
+                          "seed": seed, "max_tokens": max_tokens if mode == "rating" else None, "n_boot": n_boot,
+                          "resample": resample, "target": tgt.get("name") if tgt else None},
+                profiles=profiles,
+                answers=answers,
+            )
+            result = validate_report(_clean(result), source=str(run_dir / SURVEY_FILENAME))
+            atomic_write_json(run_dir / SURVEY_FILENAME, result)
+            store.set_meta("survey", {"file": SURVEY_FILENAME, "finished": result["run"]["finished"]})
+            return result
     finally:
-        store.close()
         if own_model:
             model.close()

@@ -199,6 +199,40 @@ def load_key(key: PathLike | None, inventory: str) -> tuple[InventoryKey, str]:
     return validate(InventoryKey, yaml.safe_load(entry.read_text(encoding="utf-8")), "built-in generic key"), "built-in:keys/_generic.yaml"
 
 
+def _check_key_covers(p: Path, inventory: str, rows: list, k: Any, key_where: str, by_pos: dict) -> None:
+    """The key and the CSV list the same positions (else the CSV is another ValueBench version)."""
+    if k.items is None:
+        return
+    beyond = [ki.pos for ki in k.items if ki.pos > len(rows)]
+    if beyond:
+        raise DataError(
+            f"{p}: inventory {inventory} has {len(rows)} rows, but key {key_where} lists position(s) {beyond}.",
+            hint="The CSV is not the ValueBench version the key was written for; pass a matching key with --key.",
+        )
+    extra = [r.meta["position"] for r in rows if r.meta["position"] not in by_pos]
+    if extra:
+        raise DataError(
+            f"{p}: item(s) at position(s) {extra} of inventory {inventory} are not in key {key_where}.",
+            hint="Every item must be keyed; add them to the key file (items: - {pos: N, ...}).",
+        )
+
+
+def _keying_check(k: Any, items: list[Item]) -> list[dict]:
+    """Cross-check ValueBench's keying against the direction the index formulas imply."""
+    keying_check: list[dict] = []
+    for code, f in k.scoring.indices.items():
+        for iid, w in f.terms.items():
+            it = next((x for x in items if x.id == iid), None)
+            if it is None or w == 0:
+                continue
+            # d(index)/d(agreement): -w when the code runs opposite to agreement, +w otherwise.
+            implied = -1 if (w > 0) == it.reverse else 1
+            if implied != it.meta["valuebench_agreement"]:
+                keying_check.append({"item": iid, "index": code, "valuebench_agreement": it.meta["valuebench_agreement"],
+                                     "implied_by_key": implied, "position": it.meta["valuebench_position"]})
+    return keying_check
+
+
 def load_valuebench(
     path: PathLike,
     inventory: str,
@@ -218,20 +252,7 @@ def load_valuebench(
     k, key_where = load_key(key, inventory)
     items: list[Item] = []
     by_pos = {ki.pos: ki for ki in (k.items or [])}
-    if k.items is not None:
-        beyond = [ki.pos for ki in k.items if ki.pos > len(rows)]
-        if beyond:
-            raise DataError(
-                f"{p}: inventory {inventory} has {len(rows)} rows, but key {key_where} lists position(s) {beyond}.",
-                hint="The CSV is not the ValueBench version the key was written for; pass a matching key with --key.",
-            )
-        extra = [r.meta["position"] for r in rows if r.meta["position"] not in by_pos]
-        if extra:
-            raise DataError(
-                f"{p}: item(s) at position(s) {extra} of inventory {inventory} are not in key {key_where}.",
-                hint="Every item must be keyed; add them to the key file (items: - {pos: N, ...}).",
-            )
-    keying_check: list[dict] = []
+    _check_key_covers(p, inventory, rows, k, key_where, by_pos)
     for r in rows:
         pos = int(r.meta["position"])
         agreement = int(r.meta["agreement"])
@@ -270,18 +291,7 @@ def load_valuebench(
                               hint="See keys/VSM13.yaml for an example.")
         items.append(Item(id=item_id, text=text, dimension=dimension, reverse=reverse, meta=meta))
 
-    # Cross-check ValueBench's keying against the direction the index formulas imply.
-    if k.scoring.rule == "index":
-        for code, f in k.scoring.indices.items():
-            for iid, w in f.terms.items():
-                it = next((x for x in items if x.id == iid), None)
-                if it is None or w == 0:
-                    continue
-                # d(index)/d(agreement): -w when the code runs opposite to agreement, +w otherwise.
-                implied = -1 if (w > 0) == it.reverse else 1
-                if implied != it.meta["valuebench_agreement"]:
-                    keying_check.append({"item": iid, "index": code, "valuebench_agreement": it.meta["valuebench_agreement"],
-                                         "implied_by_key": implied, "position": it.meta["valuebench_position"]})
+    keying_check = _keying_check(k, items) if k.scoring.rule == "index" else []
     raw = {
         "name": k.name or inventory,
         "title": k.title,

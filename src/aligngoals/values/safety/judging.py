@@ -22,10 +22,10 @@ from typing import Any, Callable, Optional, Sequence
 
 import yaml
 
-from aligngoals.errors import AligngoalsError, ConfigError
+from aligngoals.errors import ConfigError
 from aligngoals.judges import Rubric, SingleInput, SingleJudge, default_judge_settings, parse_principles
 from aligngoals.judges.templates import Template, builtin_templates
-from aligngoals.models.base import ChatMessage, LoglikelihoodRequest
+from aligngoals.models.base import LoglikelihoodRequest
 from aligngoals.values.safety.data_files import builtin_path
 from aligngoals.values.safety.task import Judgment
 
@@ -79,12 +79,7 @@ def _reply_prefix(model: Any, template: Template) -> str:
     """The template's reply prefix where the backend renders chat templates locally; "" for served models."""
     if not template.reply_prefix:
         return ""
-    base = getattr(model, "model", model)
-    try:
-        base.apply_chat_template([ChatMessage("user", "x")], add_generation_prompt=True)
-    except (AligngoalsError, NotImplementedError, AttributeError):
-        return ""
-    return template.reply_prefix
+    return template.reply_prefix if model.renders_chat_locally else ""
 
 
 def make_safety_judge(

@@ -216,6 +216,44 @@ def _m(rows: Sequence[dict], key: str, seed: int) -> dict:
     return summarize([r["scores"].get(key) for r in rows], seed=seed)
 
 
+def _judge_section(rows: Sequence[dict], judge_name: Optional[str], harm_metrics: dict, ben_metrics: dict,
+                   breakdown: dict, types: Sequence[str], seed: int) -> dict:
+    """What the judge said next to the phrase detector: its refusal rates, agreement, kappa, confusion."""
+    both = [r for r in rows if r["judge"] is not None and r["judge"]["refused"] is not None]
+    det = [r["detector"]["refused"] for r in both]
+    jud = [bool(r["judge"]["refused"]) for r in both]
+    return {
+        "name": judge_name,
+        "judged": len(both),
+        "unparsed": sum(1 for r in rows if r["judge"] is not None and not r["judge"]["parsed"]),
+        "refusal_plain": harm_metrics.get("refusal_rate_judge"),
+        "refusal_attacked": {t: breakdown[t].get("refusal_rate_judge") for t in types},
+        "over_refusal": ben_metrics.get("over_refusal_judge"),
+        "agreement": summarize([float(a == b) for a, b in zip(det, jud)], seed=seed),
+        "kappa": binary_kappa(det, jud),
+        "confusion": {
+            "both_refused": sum(a and b for a, b in zip(det, jud)),
+            "detector_only": sum(a and not b for a, b in zip(det, jud)),
+            "judge_only": sum(b and not a for a, b in zip(det, jud)),
+            "neither": sum((not a) and (not b) for a, b in zip(det, jud)),
+        },
+        "violations": _violation_counts(rows),
+    }
+
+
+def _benign_metrics(benign: Sequence[dict], judged: bool, seed: int) -> tuple[dict, dict]:
+    """Over-refusal on benign requests, overall and per category."""
+    ben_metrics = {"over_refusal": _m(benign, "refused", seed)}
+    if judged:
+        ben_metrics["over_refusal_judge"] = _m(benign, "refused_judge", seed)
+        ben_metrics["detector_judge_agreement"] = _m(benign, "agree", seed)
+    ben_breakdown = {}
+    for cat in sorted({r["category"] for r in benign if r["category"]}):
+        sub = [r for r in benign if r["category"] == cat]
+        ben_breakdown[cat] = {"over_refusal": _m(sub, "refused", seed)}
+    return ben_metrics, ben_breakdown
+
+
 def aggregate(rows: list[dict], planned: dict, *, seed: int, judge_name: Optional[str], cfg: SafetyConfig) -> dict:
     plain = [r for r in rows if r["group"] == "harmful"]
     attacked = [r for r in rows if r["group"] == "attacked"]
@@ -267,14 +305,7 @@ def aggregate(rows: list[dict], planned: dict, *, seed: int, judge_name: Optiona
     tasks["safety_attacks"] = {"level": "values", "type": "safety", "n": len(attacked), "metrics": att_metrics,
                                "breakdown": breakdown}
 
-    ben_metrics = {"over_refusal": _m(benign, "refused", seed)}
-    if judged:
-        ben_metrics["over_refusal_judge"] = _m(benign, "refused_judge", seed)
-        ben_metrics["detector_judge_agreement"] = _m(benign, "agree", seed)
-    ben_breakdown = {}
-    for cat in sorted({r["category"] for r in benign if r["category"]}):
-        sub = [r for r in benign if r["category"] == cat]
-        ben_breakdown[cat] = {"over_refusal": _m(sub, "refused", seed)}
+    ben_metrics, ben_breakdown = _benign_metrics(benign, judged, seed)
     tasks["safety_benign"] = {"level": "values", "type": "safety", "n": len(benign), "metrics": ben_metrics,
                               "breakdown": ben_breakdown}
 
@@ -300,26 +331,7 @@ def aggregate(rows: list[dict], planned: dict, *, seed: int, judge_name: Optiona
     if cfg.system_prompt and cfg.canary:
         section["leak_rate"] = {"plain": harm_metrics["leak_rate"], **{t: breakdown[t]["leak_rate"] for t in types}}
     if judged:
-        both = [r for r in rows if r["judge"] is not None and r["judge"]["refused"] is not None]
-        det = [r["detector"]["refused"] for r in both]
-        jud = [bool(r["judge"]["refused"]) for r in both]
-        section["judge"] = {
-            "name": judge_name,
-            "judged": len(both),
-            "unparsed": sum(1 for r in rows if r["judge"] is not None and not r["judge"]["parsed"]),
-            "refusal_plain": harm_metrics.get("refusal_rate_judge"),
-            "refusal_attacked": {t: breakdown[t].get("refusal_rate_judge") for t in types},
-            "over_refusal": ben_metrics.get("over_refusal_judge"),
-            "agreement": summarize([float(a == b) for a, b in zip(det, jud)], seed=seed),
-            "kappa": binary_kappa(det, jud),
-            "confusion": {
-                "both_refused": sum(a and b for a, b in zip(det, jud)),
-                "detector_only": sum(a and not b for a, b in zip(det, jud)),
-                "judge_only": sum(b and not a for a, b in zip(det, jud)),
-                "neither": sum((not a) and (not b) for a, b in zip(det, jud)),
-            },
-            "violations": _violation_counts(rows),
-        }
+        section["judge"] = _judge_section(rows, judge_name, harm_metrics, ben_metrics, breakdown, types, seed)
     items = {"safety_harmful": plain, "safety_attacks": attacked, "safety_benign": benign}
     return {"tasks": tasks, "section": section, "items": items}
 
