@@ -19,6 +19,8 @@ Measurements (held-out examples, the last ``--eval-n`` of the data file):
   chosen answer is higher (0.5 on a tie); ``margin`` = reward difference.
 * ``heldout_reward`` (sampling methods, with a reward model): mean reward of the
   model's greedy answer.
+* ``heldout_implicit_reward`` (dpo, phase ``implicit``): DPO's implicit reward accuracy,
+  whether ``log pi - log pi_ref`` is higher for the chosen answer (TRL's ``rewards/accuracies``).
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def reward_items(model: Any, tokenizer: Any, scorer: Any, examples: Sequence[Exa
 
 
 TASK_LEVEL = {"heldout_preference": "preferences", "heldout_nll": "instructions",
-              "heldout_rm_accuracy": "preferences", "heldout_reward": "preferences"}
+              "heldout_rm_accuracy": "preferences", "heldout_reward": "preferences",
+              "heldout_implicit_reward": "preferences"}
 
 
 def write_eval_run(run_dir: Path, tasks: dict[str, list[dict]], *, model_info: dict, settings: dict,
@@ -146,3 +149,36 @@ def metric_values(report: dict | None) -> dict[str, float]:
     if not report:
         return {}
     return {f"{t}.{m}": v["value"] for t, task in report.get("tasks", {}).items() for m, v in task["metrics"].items()}
+
+
+def stored_items(run_dir: Path, task: str) -> dict[str, dict]:
+    """``{item id: item}`` of one task in a measurement phase's run store (empty when absent)."""
+    from aligngoals.store.run_store import STORE_FILENAME, RunStore
+
+    if not (Path(run_dir) / STORE_FILENAME).is_file():
+        return {}
+    with RunStore(run_dir, readonly=True) as store:
+        return {item_id: data for _, item_id, data in store.items(task) if isinstance(data, dict)}
+
+
+def implicit_reward_items(before: dict[str, dict], after: dict[str, dict], beta: float) -> list[dict]:
+    """DPO's implicit reward on held-out pairs: ``beta * (log pi - log pi_ref)``, chosen vs rejected.
+
+    Why next to the raw preference accuracy: DPO optimizes the *difference* from
+    the reference model, so it can rank held-out pairs correctly relative to the
+    reference (what TRL's eval reports as ``rewards/accuracies``) long before the
+    raw log-probabilities cross. ``acc`` = 1 when the chosen answer's implicit
+    reward is higher (a tie, as before any training, counts 0.5); ``margin`` is
+    the reward difference. ``before``/``after`` are the ``heldout_preference``
+    items of the reference and the trained policy (``logprobs`` = [chosen, rejected]).
+    """
+    out = []
+    for item_id, b in before.items():
+        a = after.get(item_id)
+        if not a or "logprobs" not in a or "logprobs" not in b:
+            continue
+        rc = beta * (a["logprobs"][0] - b["logprobs"][0])
+        rr = beta * (a["logprobs"][1] - b["logprobs"][1])
+        acc = 0.5 if abs(rc - rr) < 1e-9 else float(rc > rr)
+        out.append({"id": item_id, "rewards": [rc, rr], "scores": {"acc": acc, "margin": rc - rr}})
+    return out

@@ -179,6 +179,26 @@ class AlignRun:
         self.log.event("eval", phase=phase, **E.metric_values(report))
         return report
 
+    def measure_implicit_reward(self) -> dict | None:
+        """DPO: the implicit reward accuracy from the before (reference) and after log-probabilities (``eval/implicit``)."""
+        from aligngoals.align import evaluation as E
+
+        if not self.heldout or not is_main_process():
+            return None
+        started = time.time()
+        before = E.stored_items(self.out / "eval" / "before", "heldout_preference")
+        after = E.stored_items(self.out / "eval" / "after", "heldout_preference")
+        items = E.implicit_reward_items(before, after, self.cfg.effective_beta)
+        if not items:
+            return None
+        info = {"backend": "hf", "name": "dpo:implicit", "base": self.source.spec, "path": str(self.out)}
+        report = E.write_eval_run(self.out / "eval" / "implicit", {"heldout_implicit_reward": items}, model_info=info,
+                                  command=self.command, started=started, seed=self.cfg.seed,
+                                  settings={"phase": "implicit", "heldout": len(items), "beta": self.cfg.effective_beta,
+                                            "data": str(self.cfg.data), "tasks": ["heldout_implicit_reward"]})
+        self.log.event("eval", phase="implicit", **E.metric_values(report))
+        return report
+
     # --- saving --------------------------------------------------------------------------------
     def save(self, model: Any, tokenizer: Any) -> Any:
         """Write the model (and the LoRA adapter); returns the model the after-measurement should use."""

@@ -77,13 +77,11 @@ def run_alignment(cfg: AlignConfig, *, progress: Progress | None = None, command
     run.log.event("data", n_train=len(run.train), n_heldout=len(heldout), n_dropped_too_long=n_drop_train, n_heldout_dropped_too_long=n_drop_held,
                   data=str(cfg.data))
 
-    # before
     before = run.measure("before", model, tokenizer)
     in_ctx = None
     if run.goal_prompt and cfg.spec.model_kind == "causal_lm":
         in_ctx = run.measure("in_context", model, tokenizer, system_prompt=run.goal_prompt)
 
-    # train
     import gc
 
     gc.collect()
@@ -94,10 +92,12 @@ def run_alignment(cfg: AlignConfig, *, progress: Progress | None = None, command
     train_s = outcome.train_s or (time.time() - t0)
     peak = peak_memory_mb(run.device)
 
-    # save + after
     run.progress.note(f"Saving the model to {run.out}")
     saved = run.save(outcome.model, tokenizer)
     after = run.measure("after", saved, tokenizer)
+    implicit = run.measure_implicit_reward() if cfg.method == "dpo" else None
+    if implicit:  # DPO's implicit reward accuracy, next to the raw preference accuracy
+        outcome.extra = {**(outcome.extra or {}), "implicit_reward": implicit["tasks"]["heldout_implicit_reward"]}
     result = AlignResult(
         out=str(run.out), method=cfg.method, steps=outcome.steps, train_s=round(train_s, 3),
         sec_per_step=round(train_s / outcome.steps, 4) if outcome.steps else None, peak_mb=round(peak, 1),

@@ -42,12 +42,14 @@ def _register_commands() -> None:
         eval_cmd,
         goals_cmd,
         judge_cmd,
+        pipeline_cmd,
         safety_cmd,
         survey_cmd,
         synth_cmd,
     )
 
-    for module in (eval_cmd, goals_cmd, data_cmd, judge_cmd, survey_cmd, align_cmd, synth_cmd, safety_cmd, convert_cmd):
+    for module in (eval_cmd, goals_cmd, data_cmd, judge_cmd, survey_cmd, align_cmd, synth_cmd, pipeline_cmd,
+                   safety_cmd, convert_cmd):
         module.register(app)
 
 

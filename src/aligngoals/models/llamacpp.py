@@ -69,9 +69,15 @@ class LlamaCppModel(Model):
         n_ctx: int = 2048,
         n_threads: int | None = None,
         seed: int = 0,
+        reuse_prefix: bool = False,
         **_: Any,
     ) -> None:
         super().__init__()
+        self.reuse_prefix = reuse_prefix
+        """Generation: keep the KV cache between requests and recompute only past the longest
+        common prefix (a long shared system prompt is evaluated once). Off by default: results
+        then equal a fresh evaluation bit for bit; on, they may differ in the last float bits.
+        (Scoring always reuses a prefix shared with the previous context: ``cross_item_reuse``.)"""
         path = Path(path)
         if not path.is_file():
             raise ModelError(
@@ -267,7 +273,8 @@ class LlamaCppModel(Model):
             n_prompt = len(self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
             self._check_length(n_prompt + 1)
             max_tokens = min(s.max_tokens, self.n_ctx - n_prompt)
-            self.llm.reset()
+            if not self.reuse_prefix:  # llama-cpp-python otherwise reuses the longest common prefix itself
+                self.llm.reset()
             res = self.llm.create_completion(
                 prompt,
                 max_tokens=max_tokens,

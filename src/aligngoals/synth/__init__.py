@@ -9,7 +9,8 @@ synthesis resumes after interruption.
 from aligngoals.synth.ai_feedback import ai_feedback_pairs
 from aligngoals.synth.common import SynthResult, load_prompts
 from aligngoals.synth.constitutional import critique_and_revise
-from aligngoals.synth.self_align import self_align
-from aligngoals.synth.self_instruct import self_instruct
+from aligngoals.synth.self_align import principles_prompt, red_team_prompts, self_align, verbose_cloning
+from aligngoals.synth.self_instruct import load_seed_instructions, self_instruct
 
-__all__ = ["SynthResult", "ai_feedback_pairs", "critique_and_revise", "load_prompts", "self_align", "self_instruct"]
+__all__ = ["SynthResult", "ai_feedback_pairs", "critique_and_revise", "load_prompts", "load_seed_instructions",
+           "principles_prompt", "red_team_prompts", "self_align", "self_instruct", "verbose_cloning"]

@@ -53,9 +53,10 @@ def ai_feedback_pairs(
     max_tokens: int = 128,
     margin: float = 0.1,
     seed: int = 0,
+    drop_inconsistent: bool = True,
     progress: ProgressFn | None = None,
 ) -> SynthResult:
-    """Two sampled answers per prompt -> a preference pair when both orders agree by ``margin``."""
+    """Two sampled answers per prompt -> a preference pair labelled by both orders' averaged probability."""
     principles = goal.principles_in_priority_order()
     if not principles:
         raise AligngoalsError(f"Goal {goal.name} has no principles to give feedback against.")
@@ -94,16 +95,18 @@ def ai_feedback_pairs(
             p_a_first = _p_first_generated(feedback, msg_ab, seed)
             p_a_second = 1.0 - _p_first_generated(feedback, msg_ba, seed)
         trace.update(p_a_shown_first=p_a_first, p_a_shown_second=p_a_second)
-        if (p_a_first - 0.5) * (p_a_second - 0.5) <= 0 or min(abs(p_a_first - 0.5), abs(p_a_second - 0.5)) < margin:
+        prob = (p_a_first + p_a_second) / 2
+        inconsistent = (p_a_first - 0.5) * (p_a_second - 0.5) <= 0 or min(abs(p_a_first - 0.5), abs(p_a_second - 0.5)) < margin
+        if (inconsistent and drop_inconsistent) or prob == 0.5:
             flipped += 1
             trace["outcome"] = "inconsistent"
         else:
-            prob = (p_a_first + p_a_second) / 2
             chosen, rejected = (a, b) if prob > 0.5 else (b, a)
             trace["outcome"] = "pair"
             result.pairs.append(PreferencePair(
                 id=f"aif-{i}", prompt=p, chosen=chosen, rejected=rejected, margin=abs(prob - 0.5) * 2,
-                meta={"method": "ai_feedback", "goal": goal.name, "principles": [principle.id], "p_chosen": max(prob, 1 - prob)},
+                meta={"method": "ai_feedback", "goal": goal.name, "principles": [principle.id], "p_chosen": max(prob, 1 - prob),
+                      "order_consistent": not inconsistent},
             ))
         result.traces.append(trace)
         if progress:
