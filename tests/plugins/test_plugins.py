@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-PLUGIN = Path(__file__).parent / "plugins" / "aligngoals_example_plugin"
+PLUGIN = Path(__file__).parent / "aligngoals_example_plugin"
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess:

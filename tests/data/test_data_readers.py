@@ -526,7 +526,7 @@ def test_missing_file_and_non_utf8(tmp_path):
 
 
 def test_every_format_is_documented():
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "data-formats.md").read_text(encoding="utf-8")
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "data-formats.md").read_text(encoding="utf-8")
     for name in list_formats():
         assert f"`{name}`" in docs, name
 

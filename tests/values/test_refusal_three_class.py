@@ -19,7 +19,7 @@ from aligngoals.errors import DataError
 from aligngoals.values.safety.agreement import agreement_stats, parse_three_class, score_files, three_class_judge
 from aligngoals.values.safety.three_class import classify_reply
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from refusal_labelled import ROWS  # noqa: E402
 
 HEADER = "id,type,prompt,completion,annotation_1,annotation_2,agreement,final_label".split(",")
