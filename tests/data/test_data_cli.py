@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 import pytest
+from test_data_shared import FILES, RAW, SOURCES_ROWS, independent_rows
 from typer.testing import CliRunner
 
 from aligngoals.cli.main import app
 from aligngoals.data import load_records
 from aligngoals.errors import DataError
-from test_data_shared import FILES, RAW, SOURCES_ROWS, independent_rows
 
 runner = CliRunner()
 

@@ -6,11 +6,11 @@ import json
 import time
 
 import pytest
+from viewer_browser import browser, open_page  # noqa: F401  (browser is a fixture)
 
 from aligngoals.report import write_report
 from aligngoals.report.samples import SAMPLES_FILE, read_samples, sample_from_item
 from aligngoals.report.schema import SCHEMA_VERSION
-from viewer_browser import browser, open_page  # noqa: F401  (browser is a fixture)
 
 HOSTILE = ["<script>window.__pwned = 1</script>", "</script><script>window.__pwned = 2</script>",
            '<img src=x onerror="window.__pwned = 3">', "{{ 7 * 7 }} {% raw %}", "null\x00byte", "&lt;b&gt; & \"quotes\" 'x'"]

@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from viewer_browser import browser, open_page  # noqa: F401  (browser is a fixture)
 
 from aligngoals.report.samples import read_samples
 from aligngoals.store import RunStore
-from viewer_browser import browser, open_page  # noqa: F401  (browser is a fixture)
 
 CLI = [sys.executable, "-m", "aligngoals.cli.main"]
 pytestmark = pytest.mark.slow
