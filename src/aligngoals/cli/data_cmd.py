@@ -59,6 +59,138 @@ def _print_report_skips(rep) -> None:
             console.print(f"  [dim]e.g. {ex}[/]")
 
 
+def formats_cmd(name: Optional[str] = typer.Argument(None, help="Show one format in detail.")) -> None:
+    """List the readable formats, or describe one (options and an example row)."""
+    from aligngoals.data import format_specs, get_format
+
+    if name:
+        spec = get_format(name)
+        out.print(f"[bold]{spec.name}[/] ({spec.group}) -> {', '.join(spec.produces)}")
+        out.print(spec.description)
+        if spec.options:
+            out.print("[bold]Options[/] (--opt KEY=VALUE):")
+            for k, v in spec.options.items():
+                out.print(f"  {k}: {v}")
+        if spec.example:
+            out.print("[bold]Example input[/]:")
+            out.print(spec.example, markup=False, highlight=False)
+        return
+    table = Table(title="Data formats")
+    for col in ("format", "group", "records", "description"):
+        table.add_column(col, overflow="fold")
+    for spec in sorted(format_specs(), key=lambda s: (s.group, s.name)):
+        table.add_row(spec.name, spec.group, ", ".join(spec.produces) if len(spec.produces) < 4 else "any", spec.description)
+    out.print(table)
+
+
+def inspect_cmd(
+    file: str = typer.Argument(..., help="Data file (.gz is read transparently), a saved HF dataset folder, or a hub name with --format hf_datasets."),
+    format: Optional[str] = typer.Option(None, "--format", "-f", help=_FORMAT_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=_SKIP_HELP),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Read only the first N records."),
+    examples: int = typer.Option(2, "--examples", "-n", min=0, help="How many example records to show."),
+    opt: Optional[list[str]] = typer.Option(None, "--opt", "-o", help=_OPT_HELP),
+    map_: Optional[list[str]] = typer.Option(None, "--map", help=_MAP_HELP),
+    record_type: Optional[str] = typer.Option(None, "--record-type", help=_RT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the inspection as JSON on stdout (for scripts)."),
+) -> None:
+    """Show what a data file holds: detected format, record counts, field coverage and a few examples.
+
+    Counts: 'rows' are the units of the file (lines, CSV rows, JSON items), 'records' what they became (some formats make two records of one row, e.g. full Moral Stories). Rows filtered by options and bad rows skipped with --skip-bad are counted separately, so rows = kept + filtered + skipped.
+
+    Files whose rows fit no record type (and come without --record-type/--map) are shown as raw rows.
+    """  # noqa: E501
+    from aligngoals.data import inspect_file
+
+    options = _options(opt, map_, record_type)
+    insp = inspect_file(file, format, skip_bad=skip_bad, limit=limit, examples=examples, **options)
+    if as_json:
+        typer.echo(json.dumps(insp.to_dict(), ensure_ascii=False, default=str, indent=1))
+        return
+    rep = insp.report
+    how = "detected" if insp.detected else "given"
+    out.print(f"[bold]{insp.path}[/]  format: [bold]{insp.format}[/] ({how})")
+    counts = Table(title="Counts", show_header=False)
+    counts.add_column("what")
+    counts.add_column("n", justify="right")
+    counts.add_row("rows read", str(rep.rows))
+    if insp.mode == "records":
+        counts.add_row("records", str(rep.records))
+        for rt, n in rep.record_types.most_common():
+            counts.add_row(f"  {rt}", str(n))
+    counts.add_row("filtered by options", str(rep.filtered))
+    counts.add_row("bad rows skipped", str(rep.skipped))
+    if rep.truncated:
+        counts.add_row("stopped at --limit", "yes")
+    out.print(counts)
+    if insp.mode == "rows":
+        console.print(
+            "[yellow]These rows match no record type without a mapping;[/] counts and fields are of the raw rows. "
+            "To convert, pass --record-type and --map (see docs/data-formats.md)."
+        )
+    _print_report_skips(rep)
+    for rt, cov in insp.coverage.items():
+        t = Table(title=f"Field coverage ({rt})")
+        t.add_column("field")
+        t.add_column("filled", justify="right")
+        t.add_column("%", justify="right")
+        for f, (filled, total) in cov.items():
+            t.add_row(f, f"{filled}/{total}", f"{100 * filled / total:.0f}" if total else "-")
+        meta = insp.meta_coverage.get(rt, {})
+        if meta:
+            total = next(iter(cov.values()))[1] if cov else 0
+            for k, filled in list(meta.items())[:12]:
+                t.add_row(f"meta.{k}", f"{filled}/{total}", f"{100 * filled / total:.0f}" if total else "-")
+            if len(meta) > 12:
+                t.add_row(f"meta (+{len(meta) - 12} more keys)", "", "")
+        out.print(t)
+    for i, ex in enumerate(insp.examples, 1):
+        out.print(f"[bold]Example {i}[/]")
+        out.print_json(json.dumps(_short(ex), ensure_ascii=False, default=str))
+
+
+def convert_cmd(
+    file: str = typer.Argument(..., help="Input data file (or HF dataset folder / hub name with --format hf_datasets)."),
+    to: str = typer.Option(..., "--to", help="jsonl: aligngoals records JSONL (lossless; .gz compresses). hf: a Hugging Face dataset folder (save_to_disk)."),
+    out_path: Path = typer.Option(..., "--out", help="Output file (jsonl) or folder (hf)."),
+    format: Optional[str] = typer.Option(None, "--format", "-f", help=_FORMAT_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=_SKIP_HELP),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Convert only the first N records."),
+    opt: Optional[list[str]] = typer.Option(None, "--opt", "-o", help=_OPT_HELP),
+    map_: Optional[list[str]] = typer.Option(None, "--map", help=_MAP_HELP),
+    record_type: Optional[str] = typer.Option(None, "--record-type", help=_RT_HELP),
+    pairs: bool = typer.Option(False, "--pairs", help="Turn rankings into all their pairs and ratings into pairs (see --binarize), for reward models and DPO."),
+    binarize: str = typer.Option("best_vs_random", "--binarize", help="With --pairs, how ratings become pairs: best_vs_random, best_vs_worst or all_pairs."),
+    seed: int = typer.Option(0, "--seed", help="Seed for --binarize best_vs_random."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out folder (hf)."),
+) -> None:
+    """Read a data file and write its normalized records (JSONL that reads back as records_jsonl, or an HF dataset)."""
+    from aligngoals.data import BINARIZE_STRATEGIES, load_records, save_hf, to_pairs, write_jsonl
+
+    if to not in ("jsonl", "hf"):
+        raise ConfigError(f"--to {to!r}: expected jsonl or hf.")
+    if binarize not in BINARIZE_STRATEGIES:
+        raise ConfigError(f"--binarize {binarize!r}: expected one of {', '.join(BINARIZE_STRATEGIES)}.")
+    options = _options(opt, map_, record_type)
+    with console.status(f"Reading {file} ..."):
+        recs = load_records(file, format, skip_bad=skip_bad, limit=limit, **options)
+    rep = recs.report
+    records = to_pairs(recs, binarize, seed) if pairs else list(recs)
+    if not records:
+        raise ConfigError(f"No records to write from {file} ({rep.summary()})", hint="Check the reader options (filters) and the format.")
+    if to == "jsonl":
+        if out_path.exists() and out_path.is_dir():
+            raise ConfigError(f"--out {out_path} is a folder; jsonl needs a file path.")
+        written = write_jsonl(records, out_path)
+    else:
+        with console.status(f"Writing Hugging Face dataset to {out_path} ..."):
+            written = save_hf(records, out_path, overwrite=overwrite)
+    console.print(rep.summary())
+    _print_report_skips(rep)
+    extra = f" (from {len(recs)} read record(s), via --pairs)" if pairs else ""
+    console.print(f"Wrote [bold]{len(records)}[/] record(s){extra} to [bold]{written}[/].")
+
+
 def register(app: typer.Typer) -> None:
     data_app = typer.Typer(
         help=(
@@ -69,135 +201,6 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=True,
     )
     app.add_typer(data_app, name="data")
-
-    @data_app.command("formats")
-    def formats_cmd(name: Optional[str] = typer.Argument(None, help="Show one format in detail.")) -> None:
-        """List the readable formats, or describe one (options and an example row)."""
-        from aligngoals.data import format_specs, get_format
-
-        if name:
-            spec = get_format(name)
-            out.print(f"[bold]{spec.name}[/] ({spec.group}) -> {', '.join(spec.produces)}")
-            out.print(spec.description)
-            if spec.options:
-                out.print("[bold]Options[/] (--opt KEY=VALUE):")
-                for k, v in spec.options.items():
-                    out.print(f"  {k}: {v}")
-            if spec.example:
-                out.print("[bold]Example input[/]:")
-                out.print(spec.example, markup=False, highlight=False)
-            return
-        table = Table(title="Data formats")
-        for col in ("format", "group", "records", "description"):
-            table.add_column(col, overflow="fold")
-        for spec in sorted(format_specs(), key=lambda s: (s.group, s.name)):
-            table.add_row(spec.name, spec.group, ", ".join(spec.produces) if len(spec.produces) < 4 else "any", spec.description)
-        out.print(table)
-
-    @data_app.command("inspect")
-    def inspect_cmd(
-        file: str = typer.Argument(..., help="Data file (.gz is read transparently), a saved HF dataset folder, or a hub name with --format hf_datasets."),
-        format: Optional[str] = typer.Option(None, "--format", "-f", help=_FORMAT_HELP),
-        skip_bad: bool = typer.Option(False, "--skip-bad", help=_SKIP_HELP),
-        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Read only the first N records."),
-        examples: int = typer.Option(2, "--examples", "-n", min=0, help="How many example records to show."),
-        opt: Optional[list[str]] = typer.Option(None, "--opt", "-o", help=_OPT_HELP),
-        map_: Optional[list[str]] = typer.Option(None, "--map", help=_MAP_HELP),
-        record_type: Optional[str] = typer.Option(None, "--record-type", help=_RT_HELP),
-        as_json: bool = typer.Option(False, "--json", help="Print the inspection as JSON on stdout (for scripts)."),
-    ) -> None:
-        """Show what a data file holds: detected format, record counts, field coverage and a few examples.
-
-        Counts: 'rows' are the units of the file (lines, CSV rows, JSON items), 'records' what they became (some formats make two records of one row, e.g. full Moral Stories). Rows filtered by options and bad rows skipped with --skip-bad are counted separately, so rows = kept + filtered + skipped.
-
-        Files whose rows fit no record type (and come without --record-type/--map) are shown as raw rows.
-        """  # noqa: E501
-        from aligngoals.data import inspect_file
-
-        options = _options(opt, map_, record_type)
-        insp = inspect_file(file, format, skip_bad=skip_bad, limit=limit, examples=examples, **options)
-        if as_json:
-            typer.echo(json.dumps(insp.to_dict(), ensure_ascii=False, default=str, indent=1))
-            return
-        rep = insp.report
-        how = "detected" if insp.detected else "given"
-        out.print(f"[bold]{insp.path}[/]  format: [bold]{insp.format}[/] ({how})")
-        counts = Table(title="Counts", show_header=False)
-        counts.add_column("what")
-        counts.add_column("n", justify="right")
-        counts.add_row("rows read", str(rep.rows))
-        if insp.mode == "records":
-            counts.add_row("records", str(rep.records))
-            for rt, n in rep.record_types.most_common():
-                counts.add_row(f"  {rt}", str(n))
-        counts.add_row("filtered by options", str(rep.filtered))
-        counts.add_row("bad rows skipped", str(rep.skipped))
-        if rep.truncated:
-            counts.add_row("stopped at --limit", "yes")
-        out.print(counts)
-        if insp.mode == "rows":
-            console.print(
-                "[yellow]These rows match no record type without a mapping;[/] counts and fields are of the raw rows. "
-                "To convert, pass --record-type and --map (see docs/data-formats.md)."
-            )
-        _print_report_skips(rep)
-        for rt, cov in insp.coverage.items():
-            t = Table(title=f"Field coverage ({rt})")
-            t.add_column("field")
-            t.add_column("filled", justify="right")
-            t.add_column("%", justify="right")
-            for f, (filled, total) in cov.items():
-                t.add_row(f, f"{filled}/{total}", f"{100 * filled / total:.0f}" if total else "-")
-            meta = insp.meta_coverage.get(rt, {})
-            if meta:
-                total = next(iter(cov.values()))[1] if cov else 0
-                for k, filled in list(meta.items())[:12]:
-                    t.add_row(f"meta.{k}", f"{filled}/{total}", f"{100 * filled / total:.0f}" if total else "-")
-                if len(meta) > 12:
-                    t.add_row(f"meta (+{len(meta) - 12} more keys)", "", "")
-            out.print(t)
-        for i, ex in enumerate(insp.examples, 1):
-            out.print(f"[bold]Example {i}[/]")
-            out.print_json(json.dumps(_short(ex), ensure_ascii=False, default=str))
-
-    @data_app.command("convert")
-    def convert_cmd(
-        file: str = typer.Argument(..., help="Input data file (or HF dataset folder / hub name with --format hf_datasets)."),
-        to: str = typer.Option(..., "--to", help="jsonl: aligngoals records JSONL (lossless; .gz compresses). hf: a Hugging Face dataset folder (save_to_disk)."),
-        out_path: Path = typer.Option(..., "--out", help="Output file (jsonl) or folder (hf)."),
-        format: Optional[str] = typer.Option(None, "--format", "-f", help=_FORMAT_HELP),
-        skip_bad: bool = typer.Option(False, "--skip-bad", help=_SKIP_HELP),
-        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Convert only the first N records."),
-        opt: Optional[list[str]] = typer.Option(None, "--opt", "-o", help=_OPT_HELP),
-        map_: Optional[list[str]] = typer.Option(None, "--map", help=_MAP_HELP),
-        record_type: Optional[str] = typer.Option(None, "--record-type", help=_RT_HELP),
-        pairs: bool = typer.Option(False, "--pairs", help="Turn rankings into all their pairs and ratings into pairs (see --binarize), for reward models and DPO."),
-        binarize: str = typer.Option("best_vs_random", "--binarize", help="With --pairs, how ratings become pairs: best_vs_random, best_vs_worst or all_pairs."),
-        seed: int = typer.Option(0, "--seed", help="Seed for --binarize best_vs_random."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out folder (hf)."),
-    ) -> None:
-        """Read a data file and write its normalized records (JSONL that reads back as records_jsonl, or an HF dataset)."""
-        from aligngoals.data import BINARIZE_STRATEGIES, load_records, save_hf, to_pairs, write_jsonl
-
-        if to not in ("jsonl", "hf"):
-            raise ConfigError(f"--to {to!r}: expected jsonl or hf.")
-        if binarize not in BINARIZE_STRATEGIES:
-            raise ConfigError(f"--binarize {binarize!r}: expected one of {', '.join(BINARIZE_STRATEGIES)}.")
-        options = _options(opt, map_, record_type)
-        with console.status(f"Reading {file} ..."):
-            recs = load_records(file, format, skip_bad=skip_bad, limit=limit, **options)
-        rep = recs.report
-        records = to_pairs(recs, binarize, seed) if pairs else list(recs)
-        if not records:
-            raise ConfigError(f"No records to write from {file} ({rep.summary()})", hint="Check the reader options (filters) and the format.")
-        if to == "jsonl":
-            if out_path.exists() and out_path.is_dir():
-                raise ConfigError(f"--out {out_path} is a folder; jsonl needs a file path.")
-            written = write_jsonl(records, out_path)
-        else:
-            with console.status(f"Writing Hugging Face dataset to {out_path} ..."):
-                written = save_hf(records, out_path, overwrite=overwrite)
-        console.print(rep.summary())
-        _print_report_skips(rep)
-        extra = f" (from {len(recs)} read record(s), via --pairs)" if pairs else ""
-        console.print(f"Wrote [bold]{len(records)}[/] record(s){extra} to [bold]{written}[/].")
+    data_app.command("formats")(formats_cmd)
+    data_app.command("inspect")(inspect_cmd)
+    data_app.command("convert")(convert_cmd)

@@ -102,89 +102,91 @@ def print_rm_pairs(report: dict) -> None:
                       + (f"; subsets in no section: {', '.join(unmapped)}" if unmapped else ""), soft_wrap=True)
 
 
+def tasks_list() -> None:
+    """List the built-in tasks (YAML and Python) and suites."""
+    from aligngoals.evaluate.suites import list_all_tasks, list_suites, load_suite
+
+    table = Table(title="Built-in tasks")
+    for col in ("task", "level", "type", "metrics", "data", "description"):
+        table.add_column(col)
+    for name, spec in list_all_tasks().items():
+        data = spec.data.path or f"datasets:{spec.data.datasets.path}"  # type: ignore[union-attr]
+        table.add_row(name, spec.level, spec.type, ", ".join(spec.metrics), data, spec.description)
+    out.print(table)
+    suites = Table(title="Built-in suites")
+    suites.add_column("suite")
+    suites.add_column("tasks")
+    suites.add_column("description")
+    for name in list_suites():
+        s = load_suite(name)
+        suites.add_row(name, ", ".join(Path(e.task).stem for e in s.entries()), s.description)
+    out.print(suites)
+    out.print("Data paths are relative to --data-dir (the project ships no datasets); "
+              "a task whose file is missing is skipped and reported as such.")
+
+
+def eval_command(
+    model: str = typer.Option("smollm2", "--model", "-m", help="Model: smollm2 (embedded), gguf:PATH, hf:DIR|ID|PATH.gguf, vllm:DIR|ID|smollm2, openai:MODEL@URL."),
+    suite: Optional[str] = typer.Option(None, "--suite", "-s", help="A built-in suite name (see 'aligngoals tasks list') or a suite YAML path."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", "-t", help="Comma-separated task names, task YAML paths or module:NAME Python tasks."),
+    goal: Optional[str] = typer.Option(None, "--goal", "-g", help="A goal (built-in name or file): runs the suites that evaluate it."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory. Default: runs/<run-id>; the same command resumes the same run."),
+    seed: int = typer.Option(0, "--seed", help="Seed for sampling, few-shot draws and bootstrap intervals."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most N items of each task (overrides suite and task defaults)."),
+    limit_mode: Optional[str] = typer.Option(None, "--limit-mode", help="Which N items a limit keeps: 'first' (as lm-eval's --limit) or 'random' (a seeded sample). Default: each task's own setting (random for the standard benchmarks); the report says which was used."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder that relative data paths in task files resolve against."),
+    device: Optional[str] = typer.Option(None, "--device", help="hf backend: cpu, cuda, cuda:0 (default: cuda if available)."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="hf backend: batch size."),
+    prefix_token_id: Optional[int] = typer.Option(None, "--prefix-token-id", min=0, help="Token an empty context is conditioned on (default: the tokenizer's BOS, else its end-of-text, as lm-eval; its prefix_token_id model argument)."),
+    no_prefix_reuse: bool = typer.Option(False, "--no-prefix-reuse", help="Recompute shared contexts for every choice (for benchmarking)."),
+    in_context_goal: Optional[str] = typer.Option(None, "--in-context-goal", help="State this goal's principles (priority order) in the system prompt: the zero-training alignment baseline."),
+    scorer: Optional[str] = typer.Option(None, "--scorer", help="rm:DIR: also score every generated answer with a reward model ('aligngoals align reward' output); adds a 'reward' metric."),
+    ref_model: Optional[str] = typer.Option(None, "--ref-model", help="rm_pairs task: score the evaluated model (a DPO policy) by its implicit reward log pi - log pi_ref against this reference model."),
+    section_map: Optional[Path] = typer.Option(None, "--section-map", help="rm_pairs task: YAML 'sections: {Name: [subset, ...]}' replacing RewardBench's section map."),
+    all_groups: bool = typer.Option(False, "--all-groups", help=f"Print breakdown groups of fewer than {SMALL_GROUP_N} items too (report.json always has them)."),
+    judge: Optional[str] = typer.Option(None, "--judge", "-j", help="With --goal: grade the value suite's safety replies with this model (any backend) instead of the evaluated one."),
+    model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help=MODEL_ARG_HELP),
+) -> None:
+    """Evaluate a model on a suite, a goal's suites, or tasks; writes report.json and report.html to the run directory.
+
+    Every model answer is saved in the run's SQLite store as it completes, so an
+    interrupted run resumes where it stopped when you re-run the same command.
+    Tasks whose data file is missing under --data-dir are skipped and listed as
+    skipped in the report.
+    """
+    from aligngoals.pipeline import evaluate
+
+    if limit_mode not in (None, "first", "random"):
+        raise ConfigError(f"--limit-mode {limit_mode!r} is not 'first' or 'random'.")
+
+    with progress_bar("Evaluating", None) as bar:
+        def factory(description: str, total: int):
+            bar.describe(description)
+            bar.set_total(total)
+            return bar
+
+        report = evaluate(
+            model, suite=suite, tasks=tasks, goal=goal, out=out_dir, seed=seed, limit=limit, data_dir=data_dir,
+            in_context_goal=in_context_goal, scorer=scorer, judge=judge, device=device, batch_size=batch_size,
+            prefix_reuse=not no_prefix_reuse, model_options=parse_model_args(model_arg), progress=factory,
+            prefix_token_id=prefix_token_id, limit_mode=limit_mode, ref_model=ref_model, section_map=section_map,
+            command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
+            log=lambda msg: console.print(f"[yellow]{escape(msg)}[/]", soft_wrap=True),
+        )
+    run_dir = Path(report["run"]["dir"])
+    j, h = run_dir / "report.json", run_dir / "report.html"
+    print_metrics_table(report, all_groups=all_groups)
+    print_rm_pairs(report)
+    note = limits_note(report)
+    if note:
+        console.print(note, soft_wrap=True)
+    console.print(f"Wrote [bold]{j}[/] and [bold]{h}[/] "
+                  f"({report['run']['requests_computed']} requests computed, {report['run']['requests_cached']} from the store, "
+                  f"{report['run']['wall_s']} s).")
+
+
 def register(app: typer.Typer) -> None:
     tasks_app = typer.Typer(help="List and inspect evaluation tasks and suites.", no_args_is_help=True)
     app.add_typer(tasks_app, name="tasks")
-
-    @tasks_app.command("list")
-    def tasks_list() -> None:
-        """List the built-in tasks (YAML and Python) and suites."""
-        from aligngoals.evaluate.suites import list_all_tasks, list_suites, load_suite
-
-        table = Table(title="Built-in tasks")
-        for col in ("task", "level", "type", "metrics", "data", "description"):
-            table.add_column(col)
-        for name, spec in list_all_tasks().items():
-            data = spec.data.path or f"datasets:{spec.data.datasets.path}"  # type: ignore[union-attr]
-            table.add_row(name, spec.level, spec.type, ", ".join(spec.metrics), data, spec.description)
-        out.print(table)
-        suites = Table(title="Built-in suites")
-        suites.add_column("suite")
-        suites.add_column("tasks")
-        suites.add_column("description")
-        for name in list_suites():
-            s = load_suite(name)
-            suites.add_row(name, ", ".join(Path(e.task).stem for e in s.entries()), s.description)
-        out.print(suites)
-        out.print("Data paths are relative to --data-dir (the project ships no datasets); "
-                  "a task whose file is missing is skipped and reported as such.")
-
-    @app.command("eval")
-    def eval_command(
-        model: str = typer.Option("smollm2", "--model", "-m", help="Model: smollm2 (embedded), gguf:PATH, hf:DIR|ID|PATH.gguf, vllm:DIR|ID|smollm2, openai:MODEL@URL."),
-        suite: Optional[str] = typer.Option(None, "--suite", "-s", help="A built-in suite name (see 'aligngoals tasks list') or a suite YAML path."),
-        tasks: Optional[str] = typer.Option(None, "--tasks", "-t", help="Comma-separated task names, task YAML paths or module:NAME Python tasks."),
-        goal: Optional[str] = typer.Option(None, "--goal", "-g", help="A goal (built-in name or file): runs the suites that evaluate it."),
-        out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory. Default: runs/<run-id>; the same command resumes the same run."),
-        seed: int = typer.Option(0, "--seed", help="Seed for sampling, few-shot draws and bootstrap intervals."),
-        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most N items of each task (overrides suite and task defaults)."),
-        limit_mode: Optional[str] = typer.Option(None, "--limit-mode", help="Which N items a limit keeps: 'first' (as lm-eval's --limit) or 'random' (a seeded sample). Default: each task's own setting (random for the standard benchmarks); the report says which was used."),
-        data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder that relative data paths in task files resolve against."),
-        device: Optional[str] = typer.Option(None, "--device", help="hf backend: cpu, cuda, cuda:0 (default: cuda if available)."),
-        batch_size: int = typer.Option(8, "--batch-size", min=1, help="hf backend: batch size."),
-        prefix_token_id: Optional[int] = typer.Option(None, "--prefix-token-id", min=0, help="Token an empty context is conditioned on (default: the tokenizer's BOS, else its end-of-text, as lm-eval; its prefix_token_id model argument)."),
-        no_prefix_reuse: bool = typer.Option(False, "--no-prefix-reuse", help="Recompute shared contexts for every choice (for benchmarking)."),
-        in_context_goal: Optional[str] = typer.Option(None, "--in-context-goal", help="State this goal's principles (priority order) in the system prompt: the zero-training alignment baseline."),
-        scorer: Optional[str] = typer.Option(None, "--scorer", help="rm:DIR: also score every generated answer with a reward model ('aligngoals align reward' output); adds a 'reward' metric."),
-        ref_model: Optional[str] = typer.Option(None, "--ref-model", help="rm_pairs task: score the evaluated model (a DPO policy) by its implicit reward log pi - log pi_ref against this reference model."),
-        section_map: Optional[Path] = typer.Option(None, "--section-map", help="rm_pairs task: YAML 'sections: {Name: [subset, ...]}' replacing RewardBench's section map."),
-        all_groups: bool = typer.Option(False, "--all-groups", help=f"Print breakdown groups of fewer than {SMALL_GROUP_N} items too (report.json always has them)."),
-        judge: Optional[str] = typer.Option(None, "--judge", "-j", help="With --goal: grade the value suite's safety replies with this model (any backend) instead of the evaluated one."),
-        model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help=MODEL_ARG_HELP),
-    ) -> None:
-        """Evaluate a model on a suite, a goal's suites, or tasks; writes report.json and report.html to the run directory.
-
-        Every model answer is saved in the run's SQLite store as it completes, so an
-        interrupted run resumes where it stopped when you re-run the same command.
-        Tasks whose data file is missing under --data-dir are skipped and listed as
-        skipped in the report.
-        """
-        from aligngoals.pipeline import evaluate
-
-        if limit_mode not in (None, "first", "random"):
-            raise ConfigError(f"--limit-mode {limit_mode!r} is not 'first' or 'random'.")
-
-        with progress_bar("Evaluating", None) as bar:
-            def factory(description: str, total: int):
-                bar.describe(description)
-                bar.set_total(total)
-                return bar
-
-            report = evaluate(
-                model, suite=suite, tasks=tasks, goal=goal, out=out_dir, seed=seed, limit=limit, data_dir=data_dir,
-                in_context_goal=in_context_goal, scorer=scorer, judge=judge, device=device, batch_size=batch_size,
-                prefix_reuse=not no_prefix_reuse, model_options=parse_model_args(model_arg), progress=factory,
-                prefix_token_id=prefix_token_id, limit_mode=limit_mode, ref_model=ref_model, section_map=section_map,
-                command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
-                log=lambda msg: console.print(f"[yellow]{escape(msg)}[/]", soft_wrap=True),
-            )
-        run_dir = Path(report["run"]["dir"])
-        j, h = run_dir / "report.json", run_dir / "report.html"
-        print_metrics_table(report, all_groups=all_groups)
-        print_rm_pairs(report)
-        note = limits_note(report)
-        if note:
-            console.print(note, soft_wrap=True)
-        console.print(f"Wrote [bold]{j}[/] and [bold]{h}[/] "
-                      f"({report['run']['requests_computed']} requests computed, {report['run']['requests_cached']} from the store, "
-                      f"{report['run']['wall_s']} s).")
+    tasks_app.command("list")(tasks_list)
+    app.command("eval")(eval_command)

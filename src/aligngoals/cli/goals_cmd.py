@@ -17,6 +17,85 @@ from aligngoals.cli.common import console, out
 from aligngoals.errors import ConfigError
 
 
+def list_cmd() -> None:
+    """List the built-in goals and value systems."""
+    from aligngoals.goals import list_goals, list_value_systems, load_goal, load_value_system
+
+    t = Table(title="Built-in goals")
+    for col in ("name", "level", "principles (priority order)", "description"):
+        t.add_column(col, overflow="fold")
+    for name in list_goals():
+        g = load_goal(name)
+        t.add_row(name, g.level, " > ".join(p.id for p in g.principles_in_priority_order()), g.description)
+    out.print(t)
+    v = Table(title="Built-in value systems")
+    for col in ("name", "title", "dimensions", "structure"):
+        v.add_column(col, overflow="fold")
+    for name in list_value_systems():
+        vs = load_value_system(name)
+        structure = []
+        if vs.groups:
+            structure.append(f"{len(vs.groups)} groups")
+        if vs.circular_order:
+            structure.append("circular order")
+        if any(g.opposite for g in vs.groups):
+            structure.append("opposing groups")
+        if any(d.low_pole for d in vs.dimensions):
+            structure.append("bipolar dimensions")
+        dims = ", ".join(d.id + (" (optional)" if d.optional else "") for d in vs.dimensions)
+        v.add_row(name, vs.title, dims, ", ".join(structure) or "-")
+    out.print(v)
+
+
+def show_cmd(
+    name: str = typer.Argument(..., help="A built-in goal or value system name, or a goal/value-system YAML or JSON file."),
+    as_: Optional[str] = typer.Option(None, "--as", help="Print the normalized spec as yaml or json instead of tables."),
+) -> None:
+    """Show a goal (principles in priority order, with rules, examples and value dimensions) or a value system."""
+    from aligngoals.goals import load_spec_file
+
+    sf = load_spec_file(name)
+    spec = sf.spec
+    if as_ is not None:
+        data = spec.model_dump(mode="json")
+        if as_ == "json":
+            out.print_json(json.dumps(data, ensure_ascii=False))
+        elif as_ == "yaml":
+            out.print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), markup=False, highlight=False)
+        else:
+            raise ConfigError(f"--as {as_!r}: expected yaml or json.")
+        return
+    if sf.kind == "goal":
+        _show_goal(spec)
+    else:
+        _show_value_system(spec)
+
+
+def validate_cmd(
+    files: list[str] = typer.Argument(..., help="Goal or value-system files (YAML or JSON) to check."),
+) -> None:
+    """Check goal and value-system files.
+
+    Checks the schema (unknown keys are errors), unique principle ids and priorities, and that every 'system:dimension' reference names a real dimension; warns about missing data files and unknown suites. Stops with an error naming the file and field at the first invalid file.
+    """  # noqa: E501
+    from aligngoals.evaluate.suites import list_suites
+    from aligngoals.goals import load_spec_file
+
+    known = set(list_suites())
+    for f in files:
+        sf = load_spec_file(f, known_suites=known)
+        spec = sf.spec
+        if sf.kind == "goal":
+            console.print(
+                f"[green]OK[/] {f}: goal [bold]{spec.name}[/] (level {spec.level}, {len(spec.principles)} principle(s), "
+                f"{len(spec.dimension_refs())} dimension reference(s))"
+            )
+        else:
+            console.print(f"[green]OK[/] {f}: value system [bold]{spec.name}[/] ({len(spec.dimensions)} dimension(s), {len(spec.groups)} group(s))")
+        for w in sf.warnings:
+            console.print(f"  [yellow]warning:[/] {w}")
+
+
 def register(app: typer.Typer) -> None:
     goals_app = typer.Typer(
         help=(
@@ -26,85 +105,9 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=True,
     )
     app.add_typer(goals_app, name="goals")
-
-    @goals_app.command("list")
-    def list_cmd() -> None:
-        """List the built-in goals and value systems."""
-        from aligngoals.goals import list_goals, list_value_systems, load_goal, load_value_system
-
-        t = Table(title="Built-in goals")
-        for col in ("name", "level", "principles (priority order)", "description"):
-            t.add_column(col, overflow="fold")
-        for name in list_goals():
-            g = load_goal(name)
-            t.add_row(name, g.level, " > ".join(p.id for p in g.principles_in_priority_order()), g.description)
-        out.print(t)
-        v = Table(title="Built-in value systems")
-        for col in ("name", "title", "dimensions", "structure"):
-            v.add_column(col, overflow="fold")
-        for name in list_value_systems():
-            vs = load_value_system(name)
-            structure = []
-            if vs.groups:
-                structure.append(f"{len(vs.groups)} groups")
-            if vs.circular_order:
-                structure.append("circular order")
-            if any(g.opposite for g in vs.groups):
-                structure.append("opposing groups")
-            if any(d.low_pole for d in vs.dimensions):
-                structure.append("bipolar dimensions")
-            dims = ", ".join(d.id + (" (optional)" if d.optional else "") for d in vs.dimensions)
-            v.add_row(name, vs.title, dims, ", ".join(structure) or "-")
-        out.print(v)
-
-    @goals_app.command("show")
-    def show_cmd(
-        name: str = typer.Argument(..., help="A built-in goal or value system name, or a goal/value-system YAML or JSON file."),
-        as_: Optional[str] = typer.Option(None, "--as", help="Print the normalized spec as yaml or json instead of tables."),
-    ) -> None:
-        """Show a goal (principles in priority order, with rules, examples and value dimensions) or a value system."""
-        from aligngoals.goals import load_spec_file
-
-        sf = load_spec_file(name)
-        spec = sf.spec
-        if as_ is not None:
-            data = spec.model_dump(mode="json")
-            if as_ == "json":
-                out.print_json(json.dumps(data, ensure_ascii=False))
-            elif as_ == "yaml":
-                out.print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), markup=False, highlight=False)
-            else:
-                raise ConfigError(f"--as {as_!r}: expected yaml or json.")
-            return
-        if sf.kind == "goal":
-            _show_goal(spec)
-        else:
-            _show_value_system(spec)
-
-    @goals_app.command("validate")
-    def validate_cmd(
-        files: list[str] = typer.Argument(..., help="Goal or value-system files (YAML or JSON) to check."),
-    ) -> None:
-        """Check goal and value-system files.
-
-        Checks the schema (unknown keys are errors), unique principle ids and priorities, and that every 'system:dimension' reference names a real dimension; warns about missing data files and unknown suites. Stops with an error naming the file and field at the first invalid file.
-        """  # noqa: E501
-        from aligngoals.evaluate.suites import list_suites
-        from aligngoals.goals import load_spec_file
-
-        known = set(list_suites())
-        for f in files:
-            sf = load_spec_file(f, known_suites=known)
-            spec = sf.spec
-            if sf.kind == "goal":
-                console.print(
-                    f"[green]OK[/] {f}: goal [bold]{spec.name}[/] (level {spec.level}, {len(spec.principles)} principle(s), "
-                    f"{len(spec.dimension_refs())} dimension reference(s))"
-                )
-            else:
-                console.print(f"[green]OK[/] {f}: value system [bold]{spec.name}[/] ({len(spec.dimensions)} dimension(s), {len(spec.groups)} group(s))")
-            for w in sf.warnings:
-                console.print(f"  [yellow]warning:[/] {w}")
+    goals_app.command("list")(list_cmd)
+    goals_app.command("show")(show_cmd)
+    goals_app.command("validate")(validate_cmd)
 
 
 def _show_goal(g) -> None:

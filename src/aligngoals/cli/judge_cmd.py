@@ -125,105 +125,108 @@ def print_leaderboard(result: dict) -> None:
         )
 
 
+def judge_command(
+    run_args: Optional[List[str]] = typer.Argument(None, metavar="[RUN]...", help="Run directories to compare (or use --runs)."),
+    runs: Optional[List[str]] = typer.Option(None, "--runs", "-r", help="A run directory, or LABEL=DIR; repeat, or list them after --runs."),
+    judge: str = typer.Option("smollm2", "--judge", "-j", help="Judge model: smollm2 (embedded), gguf:PATH, hf:DIR|ID, openai:MODEL@URL."),
+    mode: str = typer.Option("pairwise", "--mode", help="pairwise (both orders), single (1-10 grades), or a mode a plug-in adds."),
+    goal: Optional[str] = typer.Option(None, "--goal", "-g", help="Judge by a goal's principles (built-in name or YAML); the judge must cite principle ids."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", "-b", help="Compare every run with this run label only (default: every pair of runs)."),
+    task: Optional[List[str]] = typer.Option(None, "--task", "-t", help="Only items of this task (repeatable; default: every generation task the runs share)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most N items per task."),
+    templates: Optional[Path] = typer.Option(None, "--templates", help="Judge prompt file: YAML like the defaults (docs/judging.md) or MT-Bench's judge_prompts.jsonl."),
+    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Longest judge answer, in tokens."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Judge run directory (default: runs/judge-...); the same command resumes it."),
+    seed: int = typer.Option(0, "--seed", help="Generation seed of the judge (decoding is greedy)."),
+    n_ctx: int = typer.Option(4096, "--n-ctx", min=512, help="Context length for llama.cpp judges (prompt + verdict)."),
+) -> None:
+    """Compare the generations of earlier runs on the same prompts with an LLM judge.
+
+    Pairwise mode shows every pair in both orders; a verdict that changes with the
+    order counts as a tie and is reported as inconsistency. Unparseable verdicts are
+    kept with their raw text and counted. Every judge call is saved in the judge
+    run's store, so re-running the same command resumes. Then run
+    'aligngoals leaderboard DIR' for ratings.
+    """
+    from aligngoals.judges import default_judge_dir, judge_runs, load_templates, open_runs
+    from aligngoals.models.registry import load_model
+
+    specs = list(runs or []) + list(run_args or [])
+    if len(specs) < 2:
+        raise ConfigError("Pass at least two runs to compare.", hint="aligngoals judge --runs RUN_A RUN_B --judge smollm2")
+    from aligngoals.judges.modes import JUDGE_MODES
+
+    if mode not in JUDGE_MODES:
+        raise ConfigError(f"Unknown --mode {mode!r}.", hint=f"Use one of: {', '.join(JUDGE_MODES.names())}.")
+    refs = open_runs(specs)
+    tset = load_templates(templates)
+    goal_obj = None
+    if goal:
+        from aligngoals.goals import load_goal
+
+        goal_obj = load_goal(goal)
+    options = {"n_ctx": n_ctx} if judge == "smollm2" or judge.startswith("gguf:") else {}
+    with console.status(f"Loading judge {judge} ..."):
+        model = load_model(judge, **options)
+    try:
+        run_dir = out_dir or default_judge_dir(refs, model, mode, goal_obj.name if goal_obj else None)
+        console.print(f"Judge run directory: [bold]{escape(str(run_dir))}[/]")
+        with progress_bar("Judging", None) as bar:
+            def factory(description: str, total: int):
+                bar.describe(description)
+                bar.set_total(total)
+                return bar
+
+            summary = judge_runs(
+                refs, model, run_dir, mode=mode, goal=goal_obj, templates=tset, baseline=baseline,
+                tasks=task or None, limit=limit, max_tokens=max_tokens, seed=seed, progress=factory,
+                command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
+            )
+    finally:
+        model.close()
+    sel = summary["selection"]
+    console.print(f"Compared {sel['selected']} items ({', '.join(f'{k} {v}' for k, v in sel['tasks'].items())})"
+                  + (f"; {sel['prompt_mismatch']} shared items left out because their prompts differ" if sel["prompt_mismatch"] else "")
+                  + f". Requests: {summary['requests']['computed']} computed, {summary['requests']['cached']} from the store.")
+    print_judge_summaries([summary])
+    if summary.get("self_preference_risk"):
+        console.print(f"[yellow]The judge is the same model as run(s) {escape(', '.join(summary['self_preference_risk']))}: "
+                      "its verdicts may favour its own answers (self-preference). Prefer a judge that is not a contestant.[/]",
+                      soft_wrap=True)
+    from aligngoals.evaluate.samples import write_samples_page
+
+    html = write_samples_page(run_dir, model={"name": f"judge {judge}", "backend": mode},
+                              run={"id": Path(run_dir).name, "dir": str(run_dir)}, sections={"judge": summary})
+    console.print(f"Wrote [bold]{escape(str(Path(run_dir) / 'judge.json'))}[/] and [bold]{escape(str(html))}[/]. "
+                  f"Next: aligngoals leaderboard {escape(str(run_dir))}")
+
+
+def leaderboard_command(
+    judge_runs_: List[Path] = typer.Argument(..., metavar="JUDGE_RUN...", help="Judge run directories (from 'aligngoals judge'); their battles are pooled."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", "-b", help="Run label for win rates and length-controlled win rates (default: the judge run's baseline)."),
+    ties: str = typer.Option("half", "--ties", help="Bradley-Terry tie model: half (a tie is half a win) or davidson."),
+    elo_k: float = typer.Option(16.0, "--elo-k", min=0.001, help="Elo K-factor (averaged over random battle orders)."),
+    n_boot: int = typer.Option(1000, "--n-boot", min=0, help="Bootstrap replicates for the intervals."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap and of the Elo orders."),
+    human: Optional[Path] = typer.Option(None, "--human", help="JSONL of human labels {task, item_id, model_a, model_b, winner}: report agreement."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Where to write the leaderboard JSON (default: leaderboard.json in the first judge run)."),
+) -> None:
+    """Rate the compared runs from stored judge verdicts: Bradley-Terry and Elo with intervals, win rates, judge reliability."""
+    from aligngoals.io import atomic_write_json
+    from aligngoals.judges import judge_leaderboard, read_human_labels
+
+    if ties not in ("half", "davidson"):
+        raise ConfigError(f"Unknown --ties {ties!r}.", hint="Use half or davidson.")
+    labels = read_human_labels(human) if human else None
+    result = judge_leaderboard(judge_runs_, baseline=baseline, ties=ties, elo_k=elo_k, n_boot=n_boot,  # type: ignore[arg-type]
+                               seed=seed, human=labels)
+    print_leaderboard(result)
+    print_judge_summaries(result["judges"])
+    path = json_out or Path(judge_runs_[0]) / "leaderboard.json"
+    atomic_write_json(path, result)
+    console.print(f"Wrote [bold]{escape(str(path))}[/].")
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("judge")
-    def judge_command(
-        run_args: Optional[List[str]] = typer.Argument(None, metavar="[RUN]...", help="Run directories to compare (or use --runs)."),
-        runs: Optional[List[str]] = typer.Option(None, "--runs", "-r", help="A run directory, or LABEL=DIR; repeat, or list them after --runs."),
-        judge: str = typer.Option("smollm2", "--judge", "-j", help="Judge model: smollm2 (embedded), gguf:PATH, hf:DIR|ID, openai:MODEL@URL."),
-        mode: str = typer.Option("pairwise", "--mode", help="pairwise (both orders), single (1-10 grades), or a mode a plug-in adds."),
-        goal: Optional[str] = typer.Option(None, "--goal", "-g", help="Judge by a goal's principles (built-in name or YAML); the judge must cite principle ids."),
-        baseline: Optional[str] = typer.Option(None, "--baseline", "-b", help="Compare every run with this run label only (default: every pair of runs)."),
-        task: Optional[List[str]] = typer.Option(None, "--task", "-t", help="Only items of this task (repeatable; default: every generation task the runs share)."),
-        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most N items per task."),
-        templates: Optional[Path] = typer.Option(None, "--templates", help="Judge prompt file: YAML like the defaults (docs/judging.md) or MT-Bench's judge_prompts.jsonl."),
-        max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Longest judge answer, in tokens."),
-        out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Judge run directory (default: runs/judge-...); the same command resumes it."),
-        seed: int = typer.Option(0, "--seed", help="Generation seed of the judge (decoding is greedy)."),
-        n_ctx: int = typer.Option(4096, "--n-ctx", min=512, help="Context length for llama.cpp judges (prompt + verdict)."),
-    ) -> None:
-        """Compare the generations of earlier runs on the same prompts with an LLM judge.
-
-        Pairwise mode shows every pair in both orders; a verdict that changes with the
-        order counts as a tie and is reported as inconsistency. Unparseable verdicts are
-        kept with their raw text and counted. Every judge call is saved in the judge
-        run's store, so re-running the same command resumes. Then run
-        'aligngoals leaderboard DIR' for ratings.
-        """
-        from aligngoals.judges import default_judge_dir, judge_runs, load_templates, open_runs
-        from aligngoals.models.registry import load_model
-
-        specs = list(runs or []) + list(run_args or [])
-        if len(specs) < 2:
-            raise ConfigError("Pass at least two runs to compare.", hint="aligngoals judge --runs RUN_A RUN_B --judge smollm2")
-        from aligngoals.judges.modes import JUDGE_MODES
-
-        if mode not in JUDGE_MODES:
-            raise ConfigError(f"Unknown --mode {mode!r}.", hint=f"Use one of: {', '.join(JUDGE_MODES.names())}.")
-        refs = open_runs(specs)
-        tset = load_templates(templates)
-        goal_obj = None
-        if goal:
-            from aligngoals.goals import load_goal
-
-            goal_obj = load_goal(goal)
-        options = {"n_ctx": n_ctx} if judge == "smollm2" or judge.startswith("gguf:") else {}
-        with console.status(f"Loading judge {judge} ..."):
-            model = load_model(judge, **options)
-        try:
-            run_dir = out_dir or default_judge_dir(refs, model, mode, goal_obj.name if goal_obj else None)
-            console.print(f"Judge run directory: [bold]{escape(str(run_dir))}[/]")
-            with progress_bar("Judging", None) as bar:
-                def factory(description: str, total: int):
-                    bar.describe(description)
-                    bar.set_total(total)
-                    return bar
-
-                summary = judge_runs(
-                    refs, model, run_dir, mode=mode, goal=goal_obj, templates=tset, baseline=baseline,
-                    tasks=task or None, limit=limit, max_tokens=max_tokens, seed=seed, progress=factory,
-                    command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
-                )
-        finally:
-            model.close()
-        sel = summary["selection"]
-        console.print(f"Compared {sel['selected']} items ({', '.join(f'{k} {v}' for k, v in sel['tasks'].items())})"
-                      + (f"; {sel['prompt_mismatch']} shared items left out because their prompts differ" if sel["prompt_mismatch"] else "")
-                      + f". Requests: {summary['requests']['computed']} computed, {summary['requests']['cached']} from the store.")
-        print_judge_summaries([summary])
-        if summary.get("self_preference_risk"):
-            console.print(f"[yellow]The judge is the same model as run(s) {escape(', '.join(summary['self_preference_risk']))}: "
-                          "its verdicts may favour its own answers (self-preference). Prefer a judge that is not a contestant.[/]",
-                          soft_wrap=True)
-        from aligngoals.evaluate.samples import write_samples_page
-
-        html = write_samples_page(run_dir, model={"name": f"judge {judge}", "backend": mode},
-                                  run={"id": Path(run_dir).name, "dir": str(run_dir)}, sections={"judge": summary})
-        console.print(f"Wrote [bold]{escape(str(Path(run_dir) / 'judge.json'))}[/] and [bold]{escape(str(html))}[/]. "
-                      f"Next: aligngoals leaderboard {escape(str(run_dir))}")
-
-    @app.command("leaderboard")
-    def leaderboard_command(
-        judge_runs_: List[Path] = typer.Argument(..., metavar="JUDGE_RUN...", help="Judge run directories (from 'aligngoals judge'); their battles are pooled."),
-        baseline: Optional[str] = typer.Option(None, "--baseline", "-b", help="Run label for win rates and length-controlled win rates (default: the judge run's baseline)."),
-        ties: str = typer.Option("half", "--ties", help="Bradley-Terry tie model: half (a tie is half a win) or davidson."),
-        elo_k: float = typer.Option(16.0, "--elo-k", min=0.001, help="Elo K-factor (averaged over random battle orders)."),
-        n_boot: int = typer.Option(1000, "--n-boot", min=0, help="Bootstrap replicates for the intervals."),
-        seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap and of the Elo orders."),
-        human: Optional[Path] = typer.Option(None, "--human", help="JSONL of human labels {task, item_id, model_a, model_b, winner}: report agreement."),
-        json_out: Optional[Path] = typer.Option(None, "--json", help="Where to write the leaderboard JSON (default: leaderboard.json in the first judge run)."),
-    ) -> None:
-        """Rate the compared runs from stored judge verdicts: Bradley-Terry and Elo with intervals, win rates, judge reliability."""
-        from aligngoals.io import atomic_write_json
-        from aligngoals.judges import judge_leaderboard, read_human_labels
-
-        if ties not in ("half", "davidson"):
-            raise ConfigError(f"Unknown --ties {ties!r}.", hint="Use half or davidson.")
-        labels = read_human_labels(human) if human else None
-        result = judge_leaderboard(judge_runs_, baseline=baseline, ties=ties, elo_k=elo_k, n_boot=n_boot,  # type: ignore[arg-type]
-                                   seed=seed, human=labels)
-        print_leaderboard(result)
-        print_judge_summaries(result["judges"])
-        path = json_out or Path(judge_runs_[0]) / "leaderboard.json"
-        atomic_write_json(path, result)
-        console.print(f"Wrote [bold]{escape(str(path))}[/].")
+    app.command("judge")(judge_command)
+    app.command("leaderboard")(leaderboard_command)

@@ -101,105 +101,113 @@ def print_survey(result: dict) -> None:
                       f"the key's formula implies {chk['implied_by_key']:+d}; the key is used.", highlight=False)
 
 
+def _list_questionnaires(data_dir) -> None:
+    """``survey --list``: built-in instruments and the ValueBench inventories found under --data-dir."""
+    from aligngoals.values.questionnaires.valuebench import (
+        ALIASES,
+        builtin_instruments,
+        builtin_keys,
+        find_valuebench_csv,
+        list_inventories,
+    )
+
+    t = Table(title="Questionnaires")
+    t.add_column("name")
+    t.add_column("kind")
+    t.add_column("items")
+    for name in builtin_instruments():
+        t.add_row(name, "built-in instrument (own items)", "")
+    try:
+        inv = list_inventories(find_valuebench_csv(data_dir))
+    except Exception as exc:  # noqa: BLE001 - listing must not fail on a missing data folder
+        inv = {}
+        console.print(f"[yellow]ValueBench not found:[/] {escape(str(exc))}")
+    keys = builtin_keys()
+    for name in sorted(set(inv) | set(keys)):
+        aliases = [a for a, v in ALIASES.items() if v == name]
+        kind = "ValueBench inventory, " + ("published key" if name in keys else "generic key (mean of agreement)")
+        if aliases:
+            kind += f" (also: {', '.join(aliases)})"
+        t.add_row(name, kind, str(inv.get(name, "")))
+    out.print(t)
+
+
+def survey_command(
+    model: str = typer.Option("smollm2", "--model", "-m", help="Model: smollm2 (embedded), gguf:PATH, hf:DIR|ID|PATH.gguf."),
+    instrument: Optional[str] = typer.Option(
+        None, "--instrument", "-i",
+        help="Instrument file (YAML/JSON, or a CSV), a built-in instrument (assistant_values), "
+             "or a value inventory name or alias (PVQ40/schwartz, MFT08/moral_foundations, MFT23, VSM13/hofstede)."),
+    inventory: Optional[str] = typer.Option(None, "--inventory", help="Which inventory of a ValueBench item bank (PVQ40, MFT08, MFT23, VSM13, ...)."),
+    key: Optional[Path] = typer.Option(None, "--key", help="Your own scoring key (YAML) instead of the packaged one."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding valuebench/value_orientation.csv (default: ../shared/data)."),
+    mode: str = typer.Option("rating", "--mode", help="rating: the model answers and the answer is parsed; "
+                             "distribution: log-likelihood of every option gives a distribution and an expected score."),
+    variants: int = typer.Option(4, "--variants", min=1, help="Prompt variants per item (instruction paraphrase, option order, numeric/verbal labels)."),
+    persona: Optional[List[str]] = typer.Option(None, "--persona", help="Answer as this person (repeatable; each is its own respondent)."),
+    country: Optional[List[str]] = typer.Option(None, "--country", help="Answer as a typical person from this country (repeatable)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Administer only the first N items."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/survey-...); the same command resumes it."),
+    target: Optional[Path] = typer.Option(None, "--target", help="YAML/JSON with a target 'profile' and/or per-item 'distributions' to compare with."),
+    seed: int = typer.Option(0, "--seed", help="Seed for generation and bootstrap intervals."),
+    max_tokens: int = typer.Option(32, "--max-tokens", min=1, help="Rating mode: longest answer generated."),
+    n_boot: int = typer.Option(1000, "--n-boot", min=100, help="Bootstrap draws for the 95% intervals."),
+    resample: str = typer.Option("auto", "--resample", help="What the intervals resample: auto, items, variants, both, none."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="llama.cpp threads (default: all cores; 1 is faster on a busy machine)."),
+    device: Optional[str] = typer.Option(None, "--device", help="hf backend: cpu, cuda, cuda:0."),
+    model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help=MODEL_ARG_HELP),
+    list_: bool = typer.Option(False, "--list", help="List the built-in instruments, scoring keys and ValueBench inventories, then exit."),
+) -> None:
+    """Administer a value questionnaire to a model; writes survey.json and prints the profile.
+
+    Every item is asked under several prompt variants; the profile comes with 95%
+    bootstrap intervals, its stability across variants (SD, ICC) and Cronbach's alpha.
+    Model answers are saved in the run's store as they complete, so an interrupted
+    survey resumes when you re-run the same command.
+    """
+    from aligngoals.values.questionnaires import run_survey
+
+    if list_:
+        _list_questionnaires(data_dir)
+        return
+    if mode not in ("rating", "distribution"):
+        raise ConfigError(f"Unknown --mode {mode!r}.", hint="Use --mode rating or --mode distribution.")
+    if resample not in ("auto", "items", "variants", "both", "none"):
+        raise ConfigError(f"Unknown --resample {resample!r}.", hint="Use auto, items, variants, both or none.")
+    from aligngoals.models.registry import load_model
+
+    options = {}
+    if threads:
+        options["n_threads"] = threads
+    if device:
+        options["device"] = device
+    options.update(parse_model_args(model_arg))
+    with console.status(f"Loading model {model} ..."):
+        m = load_model(model, **options)
+    try:
+        with progress_bar("Surveying", None) as bar:
+            def factory(description: str, total: int):
+                bar.describe(description)
+                bar.set_total(total)
+                return bar
+
+            result = run_survey(
+                m, instrument, inventory=inventory, key=key, data_dir=data_dir, mode=mode, variants=variants,
+                personas=persona or None, countries=country or None, limit=limit, out_dir=out_dir, seed=seed,
+                max_tokens=max_tokens, n_boot=n_boot, resample=resample, target=target, progress=factory,
+                command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
+            )
+    finally:
+        m.close()
+    print_survey(result)
+    run = result["run"]
+    from aligngoals.evaluate.samples import write_samples_page
+
+    html = write_samples_page(run["dir"], model=result["model"], run=run, settings=result["settings"],
+                              sections={"survey": {"instrument": result["instrument"], "profiles": result["profiles"]}})
+    console.print(f"Wrote [bold]{escape(str(Path(run['dir']) / 'survey.json'))}[/] and [bold]{escape(str(html))}[/] "
+                  f"({run['requests_computed']} requests computed, {run['requests_cached']} from the store, {run['wall_s']} s).")
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("survey")
-    def survey_command(
-        model: str = typer.Option("smollm2", "--model", "-m", help="Model: smollm2 (embedded), gguf:PATH, hf:DIR|ID|PATH.gguf."),
-        instrument: Optional[str] = typer.Option(
-            None, "--instrument", "-i",
-            help="Instrument file (YAML/JSON, or a CSV), a built-in instrument (assistant_values), "
-                 "or a value inventory name or alias (PVQ40/schwartz, MFT08/moral_foundations, MFT23, VSM13/hofstede)."),
-        inventory: Optional[str] = typer.Option(None, "--inventory", help="Which inventory of a ValueBench item bank (PVQ40, MFT08, MFT23, VSM13, ...)."),
-        key: Optional[Path] = typer.Option(None, "--key", help="Your own scoring key (YAML) instead of the packaged one."),
-        data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding valuebench/value_orientation.csv (default: ../shared/data)."),
-        mode: str = typer.Option("rating", "--mode", help="rating: the model answers and the answer is parsed; "
-                                 "distribution: log-likelihood of every option gives a distribution and an expected score."),
-        variants: int = typer.Option(4, "--variants", min=1, help="Prompt variants per item (instruction paraphrase, option order, numeric/verbal labels)."),
-        persona: Optional[List[str]] = typer.Option(None, "--persona", help="Answer as this person (repeatable; each is its own respondent)."),
-        country: Optional[List[str]] = typer.Option(None, "--country", help="Answer as a typical person from this country (repeatable)."),
-        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Administer only the first N items."),
-        out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/survey-...); the same command resumes it."),
-        target: Optional[Path] = typer.Option(None, "--target", help="YAML/JSON with a target 'profile' and/or per-item 'distributions' to compare with."),
-        seed: int = typer.Option(0, "--seed", help="Seed for generation and bootstrap intervals."),
-        max_tokens: int = typer.Option(32, "--max-tokens", min=1, help="Rating mode: longest answer generated."),
-        n_boot: int = typer.Option(1000, "--n-boot", min=100, help="Bootstrap draws for the 95% intervals."),
-        resample: str = typer.Option("auto", "--resample", help="What the intervals resample: auto, items, variants, both, none."),
-        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="llama.cpp threads (default: all cores; 1 is faster on a busy machine)."),
-        device: Optional[str] = typer.Option(None, "--device", help="hf backend: cpu, cuda, cuda:0."),
-        model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help=MODEL_ARG_HELP),
-        list_: bool = typer.Option(False, "--list", help="List the built-in instruments, scoring keys and ValueBench inventories, then exit."),
-    ) -> None:
-        """Administer a value questionnaire to a model; writes survey.json and prints the profile.
-
-        Every item is asked under several prompt variants; the profile comes with 95%
-        bootstrap intervals, its stability across variants (SD, ICC) and Cronbach's alpha.
-        Model answers are saved in the run's store as they complete, so an interrupted
-        survey resumes when you re-run the same command.
-        """
-        from aligngoals.values.questionnaires import run_survey
-        from aligngoals.values.questionnaires.valuebench import (
-            ALIASES,
-            builtin_instruments,
-            builtin_keys,
-            find_valuebench_csv,
-            list_inventories,
-        )
-
-        if list_:
-            t = Table(title="Questionnaires")
-            t.add_column("name")
-            t.add_column("kind")
-            t.add_column("items")
-            for name in builtin_instruments():
-                t.add_row(name, "built-in instrument (own items)", "")
-            try:
-                inv = list_inventories(find_valuebench_csv(data_dir))
-            except Exception as exc:  # noqa: BLE001 - listing must not fail on a missing data folder
-                inv = {}
-                console.print(f"[yellow]ValueBench not found:[/] {escape(str(exc))}")
-            keys = builtin_keys()
-            for name in sorted(set(inv) | set(keys)):
-                aliases = [a for a, v in ALIASES.items() if v == name]
-                kind = "ValueBench inventory, " + ("published key" if name in keys else "generic key (mean of agreement)")
-                if aliases:
-                    kind += f" (also: {', '.join(aliases)})"
-                t.add_row(name, kind, str(inv.get(name, "")))
-            out.print(t)
-            return
-        if mode not in ("rating", "distribution"):
-            raise ConfigError(f"Unknown --mode {mode!r}.", hint="Use --mode rating or --mode distribution.")
-        if resample not in ("auto", "items", "variants", "both", "none"):
-            raise ConfigError(f"Unknown --resample {resample!r}.", hint="Use auto, items, variants, both or none.")
-        from aligngoals.models.registry import load_model
-
-        options = {}
-        if threads:
-            options["n_threads"] = threads
-        if device:
-            options["device"] = device
-        options.update(parse_model_args(model_arg))
-        with console.status(f"Loading model {model} ..."):
-            m = load_model(model, **options)
-        try:
-            with progress_bar("Surveying", None) as bar:
-                def factory(description: str, total: int):
-                    bar.describe(description)
-                    bar.set_total(total)
-                    return bar
-
-                result = run_survey(
-                    m, instrument, inventory=inventory, key=key, data_dir=data_dir, mode=mode, variants=variants,
-                    personas=persona or None, countries=country or None, limit=limit, out_dir=out_dir, seed=seed,
-                    max_tokens=max_tokens, n_boot=n_boot, resample=resample, target=target, progress=factory,
-                    command=" ".join(shlex.quote(a) for a in ["aligngoals", *sys.argv[1:]]),
-                )
-        finally:
-            m.close()
-        print_survey(result)
-        run = result["run"]
-        from aligngoals.evaluate.samples import write_samples_page
-
-        html = write_samples_page(run["dir"], model=result["model"], run=run, settings=result["settings"],
-                                  sections={"survey": {"instrument": result["instrument"], "profiles": result["profiles"]}})
-        console.print(f"Wrote [bold]{escape(str(Path(run['dir']) / 'survey.json'))}[/] and [bold]{escape(str(html))}[/] "
-                      f"({run['requests_computed']} requests computed, {run['requests_cached']} from the store, {run['wall_s']} s).")
+    app.command("survey")(survey_command)

@@ -66,11 +66,7 @@ def evaluate(
     implicit reward against ``ref_model``, else by log-likelihood; ``section_map`` replaces
     RewardBench's section map.
     """
-    if sum(bool(x) for x in (suite, tasks, goal)) > 1:
-        raise ConfigError("Pass only one of suite, tasks and goal.", hint="e.g. --suite quick, or --goal hhh.")
-    if judge is not None and not goal:
-        raise ConfigError("A judge model needs a goal (it judges the value suite of a value goal).",
-                          hint="Add --goal hhh; to judge finished runs against each other use 'aligngoals judge --runs A B --judge MODEL'.")
+    _check_selection(suite, tasks, goal, judge)
     label, task_specs, suite_limits = resolve_selection(suite=suite, tasks=tasks, goal=goal)
     if not (suite or tasks or goal):
         suite = "quick"
@@ -100,6 +96,16 @@ def evaluate(
             m.close()
         if own_judge and judge_model is not None:
             judge_model.close()
+    _post_score(report, run_dir, task_specs, scorer=scorer, ref_model=ref_model, section_map=section_map, seed=seed,
+                device=device, batch_size=batch_size, log=log)
+    if write:
+        write_run_report(report, run_dir)
+    return report
+
+
+def _post_score(report: dict, run_dir: Path, task_specs, *, scorer, ref_model, section_map, seed: int, device,
+                batch_size: int, log) -> None:
+    """Reward-model scores of generated answers (``--scorer``) and the ``rm_pairs`` tasks' scores."""
     rm = None
     if scorer:
         from aligngoals.align.scoring import add_reward_scores, load_scorer
@@ -109,9 +115,14 @@ def evaluate(
             log("--scorer: no task in this run has generated answers to score.")
     if _has_rm_pairs(task_specs):
         _score_rm_pairs(report, run_dir, rm, ref_model, section_map, seed=seed, device=device, batch_size=batch_size)
-    if write:
-        write_run_report(report, run_dir)
-    return report
+
+
+def _check_selection(suite, tasks, goal, judge) -> None:
+    if sum(bool(x) for x in (suite, tasks, goal)) > 1:
+        raise ConfigError("Pass only one of suite, tasks and goal.", hint="e.g. --suite quick, or --goal hhh.")
+    if judge is not None and not goal:
+        raise ConfigError("A judge model needs a goal (it judges the value suite of a value goal).",
+                          hint="Add --goal hhh; to judge finished runs against each other use 'aligngoals judge --runs A B --judge MODEL'.")
 
 
 def _has_rm_pairs(task_specs) -> bool:
