@@ -61,7 +61,7 @@ def write_recipe(folder: Path, model_dir: Path, *, steps: int = 2, exemplars: in
             {"name": "synthesize", "kind": "synthesize", "method": "self_align", "prompts": "prompts.jsonl",
              "settings": {"heldout": 3, "exemplars": exemplars, "max_tokens": 8}},
             {"name": "engrave", "kind": "align", "method": "sft", "data": "@synthesize:sft",
-             "settings": {"steps": steps, "batch_size": 2, "max_length": 64, "max_prompt_length": 32, "eval_n": 1,
+             "settings": {"steps": steps, "batch_size": 2, "max_length": 160, "max_prompt_length": 96, "eval_n": 1,
                           "save_every": 1}},
             {"name": "evaluate", "kind": "evaluate", "prompts": "@synthesize:heldout", "aligned": "@engrave",
              "settings": {"max_tokens": 6, "refusal_tokens": 4, "harmful": 2, "harmful_file": "harmful.jsonl",
