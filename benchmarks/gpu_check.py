@@ -77,23 +77,12 @@ def workload(n_prompts: int, n_items: int):
 
 
 def run(spec: str, chats, items, **options) -> dict:
-    from aligngoals.models.registry import load_model
+    """One backend through the same measurement as benchmarks/vllm_vs_hf.py, plus GPU throughput rates."""
+    from vllm_vs_hf import measure  # the sibling benchmark script (this script's folder is on sys.path)
 
-    t0 = time.perf_counter()
-    m = load_model(spec, **options)
-    t1 = time.perf_counter()
-    try:
-        texts = m.generate(chats)
-        t2 = time.perf_counter()
-        lls = m.loglikelihood(items)
-        t3 = time.perf_counter()
-        n_tok = sum(len(m.tokenize(t)) for t in texts)
-    finally:
-        m.close()
-    r = {"startup_s": t1 - t0, "gen_s": t2 - t1, "score_s": t3 - t2, "texts": texts, "lls": [x.logprob for x in lls],
-         "tok_s": n_tok / (t2 - t1), "req_s": len(items) / (t3 - t2)}
-    log(f"{spec}: startup {r['startup_s']:.1f} s, generation {r['gen_s']:.1f} s ({r['tok_s']:.0f} tok/s), "
-        f"scoring {r['score_s']:.1f} s ({r['req_s']:.0f} req/s)")
+    r = measure(spec, chats, items, **options)
+    r.update(lls=r["logprobs"], tok_s=r["n_gen_tokens"] / r["gen_s"], req_s=len(items) / r["score_s"])
+    log(f"{spec}: {r['tok_s']:.0f} tok/s generated, {r['req_s']:.0f} scoring requests/s")
     return r
 
 

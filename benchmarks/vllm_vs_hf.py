@@ -72,12 +72,14 @@ def measure(spec: str, chats, scores, **options) -> dict:
         t3 = time.perf_counter()
         identity = m.identity
         cached = getattr(m, "scoring_cached_tokens", None)
+        n_gen_tokens = sum(len(m.tokenize(x)) for x in texts)
     finally:
         m.close()
     print(f"  {spec}: startup {t1 - t0:.1f} s, generation {t2 - t1:.1f} s, scoring {t3 - t2:.1f} s"
           + (f", {cached} scoring prompt tokens from the prefix cache" if cached is not None else ""), flush=True)
     return {"spec": spec, "identity": identity, "startup_s": t1 - t0, "gen_s": t2 - t1, "score_s": t3 - t2,
-            "texts": texts, "logprobs": [r.logprob for r in lls], "prefix_cached_tokens": cached}
+            "texts": texts, "logprobs": [r.logprob for r in lls], "prefix_cached_tokens": cached,
+            "n_gen_tokens": n_gen_tokens}
 
 
 def main() -> None:

@@ -98,7 +98,7 @@ TASK_LEVEL = {"heldout_preference": "preferences", "heldout_nll": "instructions"
 def write_eval_run(run_dir: Path, tasks: dict[str, list[dict]], *, model_info: dict, settings: dict,
                    command: str | None, started: float, seed: int = 0) -> dict:
     """Write ``report.json`` (+ html) and the per-item store of one measurement phase."""
-    from aligngoals.evaluate.run import package_versions
+    from aligngoals.evaluate.run import package_versions, run_block
     from aligngoals.evaluate.samples import write_run_report
     from aligngoals.report.schema import SCHEMA_VERSION, validate_report
     from aligngoals.store import RunStore
@@ -117,17 +117,13 @@ def write_eval_run(run_dir: Path, tasks: dict[str, list[dict]], *, model_info: d
                 "n": len(items),
                 "metrics": {m: summarize([it["scores"][m] for it in items], seed=seed) for m in metric_names},
             }
-        now = time.time()
         report = {
             "schema_version": SCHEMA_VERSION,
             "kind": "alignment_eval",
             "aligngoals_version": __version__,
-            "run": {
-                "id": run_dir.name, "dir": str(run_dir), "command": command,
-                "started": _dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat(timespec="seconds"),
-                "finished": _dt.datetime.fromtimestamp(now, _dt.timezone.utc).isoformat(timespec="seconds"),
-                "wall_s": round(now - started, 3), "requests_cached": 0, "requests_computed": sum(len(v) for v in tasks.values()),
-            },
+            "run": run_block(run_dir, command, _dt.datetime.fromtimestamp(started, _dt.timezone.utc),
+                             time.time() - started, requests_cached=0,
+                             requests_computed=sum(len(v) for v in tasks.values())),
             "model": model_info,
             "settings": {"seed": seed, **settings},
             "packages": package_versions(),

@@ -8,10 +8,7 @@ the store as soon as its group completes.
 
 from __future__ import annotations
 
-import datetime as _dt
-import time
 from collections import Counter
-from pathlib import Path
 from typing import Callable, Sequence
 
 from aligngoals.models.base import (
@@ -139,23 +136,3 @@ class CachedModel:
             if progress:
                 progress(sum(keys.count(k) for k, _ in chunk))
         return [found[k]["text"] for k in keys]
-
-
-def run_record(run_dir: Path, command: str | None, started: _dt.datetime, t0: float, cached: CachedModel) -> dict:
-    """The ``run`` block of a report (id, command, times, requests computed vs from the store).
-
-    Shared by every report that runs requests through a :class:`CachedModel` (evaluation, survey)
-    so that their run blocks read the same way.
-    """
-    finished = _dt.datetime.now(_dt.timezone.utc)
-    return {
-        "id": run_dir.name,
-        "dir": str(run_dir),
-        "command": command,
-        "started": started.isoformat(timespec="seconds"),
-        "finished": finished.isoformat(timespec="seconds"),
-        "wall_s": round(time.perf_counter() - t0, 3),
-        "requests_cached": cached.stats["cached"],
-        "requests_computed": cached.stats["computed"],
-    }
-

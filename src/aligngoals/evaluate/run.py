@@ -126,18 +126,9 @@ class Run:
 
     def run_record(self) -> dict:
         """The ``run`` block of a report: id, command, times, requests computed vs from the store."""
-        finished = _dt.datetime.now(_dt.timezone.utc)
         stats = self.stats
-        return {
-            "id": self.dir.name,
-            "dir": str(self.dir),
-            "command": self.command,
-            "started": self.started.isoformat(timespec="seconds"),
-            "finished": finished.isoformat(timespec="seconds"),
-            "wall_s": round(time.perf_counter() - self._t0, 3),
-            "requests_cached": stats["cached"],
-            "requests_computed": stats["computed"],
-        }
+        return run_block(self.dir, self.command, self.started, time.perf_counter() - self._t0,
+                         requests_cached=stats["cached"], requests_computed=stats["computed"])
 
     def envelope(self, *, model: Any, report_kind: str = "evaluation", **body: Any) -> dict:
         """The report dict every job returns: version, schema, run block, model, then ``body``."""
@@ -149,6 +140,22 @@ class Run:
             "model": model.info,
             **body,
         }
+
+
+def run_block(run_dir: Path, command: Optional[str], started: _dt.datetime, wall_s: float, *,
+              requests_cached: int, requests_computed: int) -> dict:
+    """The ``run`` block every report kind shares (see :class:`aligngoals.report.schema.RunBlock`)."""
+    finished = _dt.datetime.now(_dt.timezone.utc)
+    return {
+        "id": run_dir.name,
+        "dir": str(run_dir),
+        "command": command,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "wall_s": round(wall_s, 3),
+        "requests_cached": requests_cached,
+        "requests_computed": requests_computed,
+    }
 
 
 def package_versions() -> dict:
