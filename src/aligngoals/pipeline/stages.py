@@ -99,7 +99,7 @@ def _settings(stage: Stage, allowed: dict[str, Any]) -> dict[str, Any]:
 
 
 SYNTH_DEFAULTS: dict[str, dict[str, Any]] = {
-    "self_align": {"topics_per_type": 4, "types": None, "heldout": 16, "exemplars": 5, "max_tokens": 96, "limit": None,
+    "self_align": {"topics_per_type": 4, "questions_per_topic": 1, "types": None, "heldout": 16, "exemplars": 5, "max_tokens": 96, "limit": None,
                    "temperature": 1.0},
     "self_instruct": {"num": 10, "max_attempts": None, "answer": True, "instances": 2, "limit": None},
     "constitutional": {"rounds": 1, "max_tokens": 128, "limit": None, "exemplars": 2},
@@ -124,7 +124,8 @@ def run_synthesize(ctx: PipelineContext, stage: Stage, sdir: Path) -> dict:
                 questions = _prompts_from(ctx, stage, stage.prompts, s["limit"])
             else:
                 ctx.note(f"{stage.name}: topic-guided red-teaming (question types x topics)")
-                red = S.red_team_prompts(teacher, topics_per_type=s["topics_per_type"], types=s["types"], seed=seed)
+                red = S.red_team_prompts(teacher, topics_per_type=s["topics_per_type"], types=s["types"],
+                                         questions_per_topic=s["questions_per_topic"], seed=seed)
                 atomic_write_jsonl(sdir / "red_team.jsonl", red.traces)
                 questions = [t["question"] for t in red.traces if t["kept"]][: s["limit"] or None]
             n_held = min(s["heldout"], max(0, len(questions) - 1))
