@@ -29,6 +29,7 @@ from aligngoals.models.base import (
     ProgressFn,
     truncate_at_stop,
 )
+from aligngoals.models.llamacpp_batch import BatchScorer
 
 _LIVE: "weakref.WeakSet[LlamaCppModel]" = weakref.WeakSet()
 
@@ -58,6 +59,33 @@ def _log_softmax_rows(logits: np.ndarray) -> np.ndarray:
     return logits - m - np.log(np.exp(logits - m).sum(axis=-1, keepdims=True))
 
 
+def _thread_counts(n_threads: int | None, n_threads_batch: int | None) -> tuple[int, int]:
+    """Threads for one-token decodes (generation) and for many-token decodes (scoring, prompts).
+
+    One-token decodes use half the logical CPUs (about the physical cores): llama.cpp's worker
+    threads spin while they wait, and a decode of one token is mostly waiting, so one thread per
+    logical CPU collapsed when other processes shared the machine (2 shared cores: 60 choice
+    requests took 31.6 s with 2 threads and 4.4 s with 1). Batched scoring decodes hundreds of
+    tokens per call, so the waits are rare and every logical CPU helps (docs/models.md has the
+    figures). ``n_threads`` alone sets both; ``n_threads_batch`` sets the second.
+    """
+    cpus = os.cpu_count() or 2
+    for name, value in (("n_threads", n_threads), ("n_threads_batch", n_threads_batch)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ModelError(f"{name} must be a positive integer, got {value!r}.",
+                             hint=f"--model-arg {name}=N with N from 1 to the number of CPUs ({cpus}).")
+    threads = n_threads or max(1, cpus // 2)
+    return threads, n_threads_batch or n_threads or cpus
+
+
+def _result(rows: np.ndarray, cont: list[int]) -> LoglikelihoodResult:
+    """Score ``cont`` from the logit rows that predict each of its tokens."""
+    logp = _log_softmax_rows(rows)
+    tok = np.asarray(cont)
+    idx = np.arange(len(cont))
+    return LoglikelihoodResult(float(logp[idx, tok].sum()), len(cont), bool((logp.argmax(-1) == tok).all()))
+
+
 class LlamaCppModel(Model):
     backend = "llamacpp"
 
@@ -68,11 +96,18 @@ class LlamaCppModel(Model):
         name: str | None = None,
         n_ctx: int = 2048,
         n_threads: int | None = None,
+        n_threads_batch: int | None = None,
+        batch_sequences: int = 8,
         seed: int = 0,
         reuse_prefix: bool = False,
         **_: Any,
     ) -> None:
         super().__init__()
+        if isinstance(batch_sequences, bool) or not isinstance(batch_sequences, int) or not 1 <= batch_sequences <= 64:
+            raise ModelError(f"batch_sequences must be an integer from 1 to 64, got {batch_sequences!r}.",
+                             hint="--model-arg batch_sequences=8 (1 scores one sequence per llama.cpp call).")
+        self.batch_sequences = batch_sequences
+        """Sequences per llama.cpp decode call when scoring (1: the one-sequence path through ``Llama``)."""
         self.reuse_prefix = reuse_prefix
         """Generation: keep the KV cache between requests and recompute only past the longest
         common prefix (a long shared system prompt is evaluated once). Off by default: results
@@ -102,18 +137,15 @@ class LlamaCppModel(Model):
             ) from exc
         self.path = path
         self._name = name or path.stem
-        # Default: half the logical CPUs (about the physical cores). llama.cpp's worker
-        # threads spin while they wait, so one thread per logical CPU collapses when other
-        # processes share the machine (measured on 2 shared cores: 60 choice requests took
-        # 31.6 s with 2 threads and 4.4 s with 1).
-        threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
+        threads, threads_batch = _thread_counts(n_threads, n_threads_batch)
+        self.n_threads_batch = threads_batch
         try:
             self.llm = Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
                 n_batch=512,
                 n_threads=threads,
-                n_threads_batch=threads,
+                n_threads_batch=threads_batch,
                 logits_all=True,
                 seed=seed,
                 verbose=False,
@@ -124,6 +156,7 @@ class LlamaCppModel(Model):
                 hint="The file may be truncated or of an architecture this llama-cpp-python does not support.",
             ) from exc
         self.n_ctx = n_ctx
+        self._scorer: BatchScorer | None = None
         _LIVE.add(self)
         self._n_vocab = self.llm.n_vocab()
         meta = self.llm.metadata or {}
@@ -229,8 +262,57 @@ class LlamaCppModel(Model):
         return n
 
     def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[LoglikelihoodResult]:
-        llm = self.llm
         self._check_length(len(context) + max(len(c) for c in continuations))
+        if self.batch_sequences > 1 and self.llm is not None:
+            scorer = self._batch_scorer()
+            if scorer.fits(len(context) + max(len(c) for c in continuations)):
+                return self._score_group_batched(scorer, context, continuations)
+        return self._score_group_single(context, continuations)
+
+    def _batch_scorer(self) -> BatchScorer:
+        """The several-sequences-per-decode context, made on first use (generation never needs it)."""
+        if self._scorer is None:
+            try:
+                self._scorer = BatchScorer(self.llm, n_seq=self.batch_sequences, seq_cells=min(self.n_ctx, 1024),
+                                           n_threads_batch=self.n_threads_batch)
+            except Exception as exc:  # llama.cpp raises ValueError when it cannot allocate the context
+                raise ModelError(f"llama.cpp could not create a scoring context for {self.batch_sequences} "
+                                 f"sequences: {exc}.", hint="Pass --model-arg batch_sequences=1 (or a smaller "
+                                 "number) to score one sequence per call.") from exc
+        return self._scorer
+
+    def _score_group_batched(
+        self, scorer: BatchScorer, context: list[int], continuations: list[list[int]]
+    ) -> list[LoglikelihoodResult]:
+        """Like :meth:`_score_group_single`, with up to ``batch_sequences`` continuations per decode.
+
+        Only continuations of equal length share a decode (see ``llamacpp_batch``: that keeps
+        llama.cpp's kernel shapes, so the numbers equal the one-sequence path); a multiple-choice
+        item's choices rarely tie, so the gain is largest for many continuations of one context,
+        such as every sentence of an empty-context task after the BOS token.
+        """
+        ctx_last = scorer.eval_context(context, self.cross_item_reuse)
+        by_len: dict[int, list[int]] = {}
+        for i, cont in enumerate(continuations):
+            by_len.setdefault(len(cont), []).append(i)
+        out: list[LoglikelihoodResult | None] = [None] * len(continuations)
+        for length, idx in sorted(by_len.items()):
+            if length == 1:  # scored by the context's last logits alone
+                for i in idx:
+                    out[i] = _result(ctx_last[None, :], continuations[i])
+                continue
+            per_call = max(1, min(scorer.n_seq, scorer.n_batch // (length - 1)))
+            for start in range(0, len(idx), per_call):
+                chunk = idx[start : start + per_call]
+                rows = scorer.eval_continuations(context, [continuations[i] for i in chunk])
+                for k, i in enumerate(chunk):
+                    part = rows[k * (length - 1) : (k + 1) * (length - 1)]
+                    out[i] = _result(np.vstack([ctx_last[None, :], part]), continuations[i])
+        return [res for res in out if res is not None]
+
+    def _score_group_single(self, context: list[int], continuations: list[list[int]]) -> list[LoglikelihoodResult]:
+        """One sequence per decode through the high-level ``Llama`` (``batch_sequences=1``, long groups)."""
+        llm = self.llm
         kept = self._keep_prefix(context)
         ctx_last = self._eval_context(context[kept:])
         out = []
@@ -242,12 +324,7 @@ class LlamaCppModel(Model):
                 rows = np.vstack([ctx_last[None, :], llm.scores[len(context) : len(context) + len(cont) - 1]])
             else:
                 rows = ctx_last[None, :]
-            logp = _log_softmax_rows(rows)
-            idx = np.arange(len(cont))
-            tok = np.asarray(cont)
-            total = float(logp[idx, tok].sum())
-            greedy = bool((logp.argmax(axis=-1) == tok).all())
-            out.append(LoglikelihoodResult(total, len(cont), greedy))
+            out.append(_result(rows, cont))
         return out
 
     def _score_full(self, pairs: list[tuple[list[int], list[int]]]) -> list[LoglikelihoodResult]:
@@ -256,13 +333,7 @@ class LlamaCppModel(Model):
             self._check_length(len(context) + len(cont))
             self.llm.reset()
             self.llm.eval(context + cont[:-1])
-            rows = np.asarray(self.llm.scores[len(context) - 1 : len(context) + len(cont) - 1])
-            logp = _log_softmax_rows(rows)
-            tok = np.asarray(cont)
-            idx = np.arange(len(cont))
-            out.append(
-                LoglikelihoodResult(float(logp[idx, tok].sum()), len(cont), bool((logp.argmax(-1) == tok).all()))
-            )
+            out.append(_result(np.asarray(self.llm.scores[len(context) - 1 : len(context) + len(cont) - 1]), cont))
         return out
 
     def _generate(self, requests: list[GenerationRequest], progress: ProgressFn | None) -> list[str]:
@@ -290,6 +361,10 @@ class LlamaCppModel(Model):
         return outs
 
     def close(self) -> None:
+        scorer = getattr(self, "_scorer", None)
+        if scorer is not None:  # before the model it shares
+            scorer.close()
+            self._scorer = None
         llm = getattr(self, "llm", None)
         if llm is not None:
             try:
