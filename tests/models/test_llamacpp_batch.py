@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -82,6 +83,19 @@ def test_groups_longer_than_a_stream_use_the_one_sequence_path():
 def test_bad_thread_and_batch_arguments_fail_clearly(arg, value):
     with pytest.raises(ModelError, match=arg):
         load_model("smollm2", **{arg: value})
+
+
+def test_default_threads_follow_the_omp_wait_policy():
+    """Every CPU for batched decodes only when OpenMP sleeps at barriers (it spins otherwise, which
+    collapses on a shared machine); one-token decodes keep half the CPUs; n_threads alone sets both."""
+    from aligngoals.models.llamacpp import _thread_counts
+
+    cpus = os.cpu_count() or 2
+    half = max(1, cpus // 2)
+    assert _thread_counts(None, None, passive=True) == (half, cpus)
+    assert _thread_counts(None, None, passive=False) == (half, half)
+    assert _thread_counts(3, None, passive=True) == (3, 3)
+    assert _thread_counts(None, 5, passive=False) == (half, 5)
 
 
 def test_thread_arguments_reach_llama_cpp():

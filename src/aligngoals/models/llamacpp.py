@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import weakref
 from pathlib import Path
 from typing import Any, Sequence
@@ -59,15 +60,29 @@ def _log_softmax_rows(logits: np.ndarray) -> np.ndarray:
     return logits - m - np.log(np.exp(logits - m).sum(axis=-1, keepdims=True))
 
 
-def _thread_counts(n_threads: int | None, n_threads_batch: int | None) -> tuple[int, int]:
+def _prefer_passive_omp_wait() -> bool:
+    """Ask OpenMP (llama.cpp's CPU threads) to sleep at barriers instead of spinning; True when in effect.
+
+    Why: llama.cpp waits at a barrier after every operation of the graph (hundreds per decode). With
+    the default spinning, a waiting thread burns the core another thread needs whenever the machine
+    runs anything else: on 2 cores shared with training jobs (load ~3.5), 2 threads scored 30 short
+    sentences in 84.9 s and 1 thread in 3.9 s; with ``OMP_WAIT_POLICY=PASSIVE`` 2 threads took 4.6 s.
+    libgomp reads the variable once, when llama.cpp's library loads, so it is set (unless the user
+    set it) only before the first ``import llama_cpp``; a user's own value is kept and reported.
+    """
+    if "llama_cpp" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+
+
+def _thread_counts(n_threads: int | None, n_threads_batch: int | None, passive: bool) -> tuple[int, int]:
     """Threads for one-token decodes (generation) and for many-token decodes (scoring, prompts).
 
-    One-token decodes use half the logical CPUs (about the physical cores): llama.cpp's worker
-    threads spin while they wait, and a decode of one token is mostly waiting, so one thread per
-    logical CPU collapsed when other processes shared the machine (2 shared cores: 60 choice
-    requests took 31.6 s with 2 threads and 4.4 s with 1). Batched scoring decodes hundreds of
-    tokens per call, so the waits are rare and every logical CPU helps (docs/models.md has the
-    figures). ``n_threads`` alone sets both; ``n_threads_batch`` sets the second.
+    One-token decodes use half the logical CPUs (about the physical cores): a decode of one token
+    is mostly barriers, so more threads only add waiting (2 shared cores with spinning waits: 60
+    choice requests took 31.6 s with 2 threads and 4.4 s with 1). Many-token decodes use every
+    logical CPU when OpenMP waits passively (:func:`_prefer_passive_omp_wait`), else half too.
+    ``n_threads`` alone sets both; ``n_threads_batch`` sets the second (docs/models.md has figures).
     """
     cpus = os.cpu_count() or 2
     for name, value in (("n_threads", n_threads), ("n_threads_batch", n_threads_batch)):
@@ -75,7 +90,7 @@ def _thread_counts(n_threads: int | None, n_threads_batch: int | None) -> tuple[
             raise ModelError(f"{name} must be a positive integer, got {value!r}.",
                              hint=f"--model-arg {name}=N with N from 1 to the number of CPUs ({cpus}).")
     threads = n_threads or max(1, cpus // 2)
-    return threads, n_threads_batch or n_threads or cpus
+    return threads, n_threads_batch or n_threads or (cpus if passive else threads)
 
 
 def _result(rows: np.ndarray, cont: list[int]) -> LoglikelihoodResult:
@@ -129,6 +144,7 @@ class LlamaCppModel(Model):
                 f"{path} is not a GGUF file (it does not start with the 'GGUF' magic bytes).",
                 hint="Pass a .gguf model file, or use 'hf:DIR' for a transformers directory.",
             )
+        passive = _prefer_passive_omp_wait()
         try:
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - base dependency
@@ -137,7 +153,7 @@ class LlamaCppModel(Model):
             ) from exc
         self.path = path
         self._name = name or path.stem
-        threads, threads_batch = _thread_counts(n_threads, n_threads_batch)
+        threads, threads_batch = _thread_counts(n_threads, n_threads_batch, passive)
         self.n_threads_batch = threads_batch
         try:
             self.llm = Llama(
@@ -180,7 +196,10 @@ class LlamaCppModel(Model):
 
     @property
     def info(self) -> dict:
-        return {**self.identity, "path": str(self.path.resolve()), "n_ctx": self.n_ctx}
+        return {**self.identity, "path": str(self.path.resolve()), "n_ctx": self.n_ctx,
+                "n_threads": self.llm.context_params.n_threads if self.llm else None,
+                "n_threads_batch": self.n_threads_batch, "batch_sequences": self.batch_sequences,
+                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
 
     def _default_prefix_token_id(self) -> int:
         """BOS when the GGUF's tokenizer defines one, else end-of-text (lm-eval's rule).
