@@ -62,7 +62,7 @@ MODEL_ARG_HELP = (
     "Backend option KEY=VALUE, repeatable; passed to the model backend as is (values parse as JSON "
     "numbers/booleans, else text). vllm: tensor_parallel_size=4, pipeline_parallel_size=2, data_parallel_size=2, "
     "gpu_memory_utilization=0.85, max_model_len=4096, dtype=bfloat16, distributed_executor_backend=ray; "
-    "hf: device=cuda, dtype=bfloat16; gguf: n_ctx=4096, n_threads=8."
+    "hf: device=cuda, dtype=bfloat16; smollm2 or gguf: n_ctx=4096, n_threads=8, n_threads_batch=8, batch_sequences=1."
 )
 
 

@@ -7,6 +7,10 @@ choice's tokens are evaluated. Across items the same roll-back keeps whatever
 prefix the next context shares with the cached one (a few-shot primer), so a
 primer is evaluated once per run rather than once per item. This restores the context state without copying
 it, which ``Llama.save_state`` would do together with the whole logits buffer.
+
+By default that happens on a second, multi-sequence context (``llamacpp_batch``), where
+equal-length continuations of one context share a decode call; ``batch_sequences=1``
+keeps everything on ``Llama``'s one-sequence context (same numbers).
 """
 
 from __future__ import annotations
