@@ -187,3 +187,38 @@ def test_recipe_validation_names_the_problem(tmp_path):
         load_recipe(bad)
     with pytest.raises(ConfigError, match="Built-in recipes"):
         load_recipe("no-such-recipe")
+
+
+@pytest.mark.needs_shared
+def test_shipped_constitutional_recipe_runs_both_cai_stages(tmp_path, shared_data):
+    """constitutional-hhh as shipped (stages, data, references), shrunk on the embedded model:
+    SL-CAI (critique/revise with exemplars, SFT) then RL-CAI (the SL-CAI model's pairs labelled by
+    AI feedback in both orders, DPO on them), evaluation and the report. Why not the tiny random
+    model: its greedy critiques and revisions are blank, which leaves nothing to train on."""
+    spec = yaml.safe_load(builtin_recipes()["constitutional-hhh"].read_text())
+    shrink = {"critique": {"limit": 3, "max_tokens": 8}, "sl_cai": {"steps": 1, "eval_n": 1, "max_length": 160},
+              "feedback": {"limit": 3, "max_tokens": 6}, "rl_cai": {"steps": 1, "eval_n": 1},
+              "evaluate": {"harmful": 2, "refusal_tokens": 4}}
+    for st in spec["stages"]:
+        st.setdefault("settings", {}).update(shrink.get(st["name"], {}))
+        if st["kind"] == "evaluate":
+            st["measures"] = ["refusal"]  # the other measures are the self-align test's
+        st["settings"].pop("epochs", None) if "steps" in shrink.get(st["name"], {}) else None
+    spec.update(data_dir=str(shared_data))  # model: smollm2, as shipped
+    path = tmp_path / "cai.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    recipe, folder = load_recipe(path)
+    out = tmp_path / "out"
+    report = run_pipeline(recipe, folder, out, note=lambda m: None)
+    traces = [json.loads(x) for x in (out / "critique" / "traces.jsonl").read_text().splitlines()]
+    assert len(traces) == 3 and all(len(t["rounds"]) == 1 and t["rounds"][0]["critique"] for t in traces)
+    assert all("Critique request" in t["critique_prompt"] or "Critique" in t["critique_prompt"] for t in traces)
+    pairs = [json.loads(x) for x in (out / "feedback" / "pairs.jsonl").read_text().splitlines()]
+    assert pairs
+    lin = json.loads((out / "lineage.json").read_text())
+    by_stage = {m["stage"]: m for m in lin["models"]}
+    assert by_stage["sl_cai"]["method"] == "sft" and by_stage["rl_cai"]["method"] == "dpo"
+    # RL-CAI starts from the SL-CAI model, on pairs the SL-CAI model sampled
+    assert by_stage["rl_cai"]["base_model"]["weights_fingerprint"] == by_stage["sl_cai"]["output_model"]["weights_fingerprint"]
+    assert by_stage["rl_cai"]["data"]["made_by"] == "@feedback:pairs"
+    assert {"sl_cai", "rl_cai"} <= set(report["align"]) and "refusal" in report["evaluate"]["evaluate"]
