@@ -54,7 +54,7 @@ def recipe_files(a: argparse.Namespace, out: Path) -> dict[str, Path]:
     dpo["stages"] = [s for s in dpo["stages"] if s["kind"] != "evaluate"]
     dpo["stages"][0]["settings"]["goal"] = None  # no in-context pass over the held-out pairs: the budget is for training
     if a.quick:
-        sa["stages"][0]["settings"].update(topics_per_type=2, types=["harmful_request", "factual", "advice"], heldout=3)
+        sa["stages"][0]["settings"].update(topics_per_type=2, questions_per_topic=1, types=["harmful_request", "factual", "advice"], heldout=3)
         sa["stages"][1]["settings"].update(epochs=1, eval_n=1, max_minutes=1)
         sa["stages"][2]["settings"].update(harmful=4, max_tokens=16)
         dpo["stages"][0]["settings"].update(steps=3, eval_n=16, max_minutes=1)

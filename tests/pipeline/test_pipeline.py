@@ -104,6 +104,8 @@ def test_pipeline_runs_writes_lineage_and_resumes(tiny_dir, tmp_path):
     rows = report["evaluate"]["evaluate"]["refusal"]
     assert {"base", "aligned"} <= set(rows) and any(k.startswith("base+principles") for k in rows)
     assert "retained share" in (out / "report.md").read_text()
+    assert "no judge model" in report["evaluate"]["evaluate"]["rubric"]["withheld"]
+    assert "Rubric score withheld" in (out / "report.md").read_text()
     # a re-run skips every finished stage
     before = started(out)
     run_pipeline(recipe, folder, out, note=lambda m: None)
@@ -114,6 +116,19 @@ def test_pipeline_runs_writes_lineage_and_resumes(tiny_dir, tmp_path):
     after = started(out)
     assert after["synthesize"] == before["synthesize"]
     assert all(after[s] > before[s] for s in ("engrave", "evaluate", "compare"))
+    # a judge re-runs only the evaluate stage (and compare), and grades every reply of every model
+    recipe3, _ = load_recipe(write_recipe(tmp_path / "r", tiny_dir, steps=3), judge=f"hf:{tiny_dir}")
+    report = run_pipeline(recipe3, folder, out, note=lambda m: None)
+    judged = started(out)
+    assert judged["engrave"] == after["engrave"] and judged["evaluate"] > after["evaluate"]
+    rub = report["evaluate"]["evaluate"]["rubric"]
+    assert rub["goal"] == "self_align_16" and rub["judge"]["backend"] == "hf"
+    graded = {k: v for k, v in rub.items() if isinstance(v, dict) and "items" in v}
+    assert {"base", "aligned"} <= set(graded) and any(k.startswith("base+principles") for k in graded)
+    for v in graded.values():  # a random tiny judge rarely gives a parseable grade: counted, never scored 0
+        assert v["n"] == len(held) == len(v["items"]) and v["graded"] + sum(v["failures"].values()) == v["n"]
+        assert all(i["status"] in ("ok", "parse_failure", "too_long") for i in v["items"])
+    assert "judge's grade 1-10" in (out / "report.md").read_text()
 
 
 def _wait_for(path: Path, pred, proc: subprocess.Popen, timeout: float = 240) -> None:

@@ -86,8 +86,13 @@ def test_split_thoughts_keeps_only_the_answer():
 
 
 def test_red_team_crosses_question_types_with_proposed_topics(cached):
-    res = red_team_prompts(cached, topics_per_type=3, types=["factual", "harmful_request"], max_tokens=24)
-    assert res.stats["types"] == 2 and res.stats["topics"] == len(res.traces)
+    res = red_team_prompts(cached, topics_per_type=3, types=["factual", "harmful_request"], questions_per_topic=2,
+                           max_tokens=24)
+    assert res.stats["types"] == 2 and res.stats["asked"] == len(res.traces) == 2 * res.stats["topics"]
+    assert 2 < res.stats["topics"] <= 6  # topic lists are re-sampled until each type has 3 (or rounds run out)
+    for t in ("factual", "harmful_request"):
+        topics = [r["topic"] for r in res.traces if r["type"] == t]
+        assert len(set(topics)) <= 3 and all(topics.count(x) == 2 for x in topics)
     assert {t["type"] for t in res.traces} <= {"factual", "harmful_request"}
     kept = [t["question"] for t in res.traces if t["kept"]]
     assert len(kept) == len({q.lower() for q in kept}) == res.stats["questions"]

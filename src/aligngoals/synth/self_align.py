@@ -148,32 +148,36 @@ def red_team_prompts(
     *,
     topics_per_type: int = 4,
     types: list[str] | None = None,
+    questions_per_topic: int = 1,
+    topic_rounds: int = 4,
     max_tokens: int = 64,
     seed: int = 0,
     progress: ProgressFn | None = None,
 ) -> SynthResult:
-    """Stage 1: question types x topics the model proposes -> one question per pair (traces keep both)."""
+    """Stage 1: question types x topics the model proposes -> questions (traces keep type and topic).
+
+    A small model lists only a few topics per sample, so topic lists are sampled up to
+    ``topic_rounds`` times per type (other seeds) until ``topics_per_type`` distinct topics
+    are found; each (type, topic) pair then gets ``questions_per_topic`` sampled questions,
+    as the paper asks several questions per topic.
+    """
     chosen = types or list(QUESTION_TYPES)
     unknown = [t for t in chosen if t not in QUESTION_TYPES]
     if unknown:
         raise AligngoalsError(f"Unknown question type(s): {', '.join(unknown)}.", hint=f"Known: {', '.join(QUESTION_TYPES)}.")
-    if topics_per_type < 1:
-        raise AligngoalsError(f"topics_per_type must be at least 1, got {topics_per_type}.")
-    gen = GenerationSettings(max_tokens=max(max_tokens, 8 * topics_per_type), temperature=0.7, top_p=0.95, seed=seed,
-                             stop=("\n\n",))
-    topic_texts = model.generate([GenerationRequest(prompt=TOPIC_TEMPLATE.format(
-        qtype=t.replace("_", " "), topic=QUESTION_TYPES[t][0], example=QUESTION_TYPES[t][1]), settings=gen) for t in chosen])
-    plan: list[tuple[str, str]] = []
-    for t, text in zip(chosen, topic_texts):
-        topics = [x for x in dict.fromkeys(_lines(text)) if x.lower() != QUESTION_TYPES[t][0]][:topics_per_type]
-        plan += [(t, topic) for topic in topics]
+    for name, value in (("topics_per_type", topics_per_type), ("questions_per_topic", questions_per_topic),
+                        ("topic_rounds", topic_rounds)):
+        if value < 1:
+            raise AligngoalsError(f"{name} must be at least 1, got {value}.")
+    topics = _propose_topics(model, chosen, topics_per_type, topic_rounds, max_tokens, seed)
+    plan = [(t, topic, k) for t in chosen for topic in topics[t] for k in range(questions_per_topic)]
     questions = model.generate([GenerationRequest(prompt=QUESTION_TEMPLATE.format(
         qtype=t.replace("_", " "), example_topic=QUESTION_TYPES[t][0], example=QUESTION_TYPES[t][1], topic=topic),
         settings=GenerationSettings(max_tokens=max_tokens, temperature=0.7, top_p=0.95, seed=seed + i + 1, stop=("\n",)))
-        for i, (t, topic) in enumerate(plan)], progress=progress)
+        for i, (t, topic, _) in enumerate(plan)], progress=progress)
     result = SynthResult()
     seen: set[str] = set()
-    for (t, topic), q in zip(plan, questions):
+    for (t, topic, _), q in zip(plan, questions):
         q = q.strip().split("\n")[0].strip().strip('"')
         trace = {"type": t, "topic": topic, "question": q}
         if not 3 <= len(q.split()) <= 60 or q.lower() in seen:
@@ -184,8 +188,31 @@ def red_team_prompts(
         result.traces.append(trace)
     rng = random.Random(seed)
     rng.shuffle(result.traces)
-    result.stats = {"types": len(chosen), "topics": len(plan), "questions": sum(t["kept"] for t in result.traces)}
+    result.stats = {"types": len(chosen), "topics": sum(len(v) for v in topics.values()), "asked": len(plan),
+                    "questions": sum(t["kept"] for t in result.traces)}
     return result
+
+
+def _propose_topics(model: CachedModel, types: list[str], per_type: int, rounds: int, max_tokens: int,
+                    seed: int) -> dict[str, list[str]]:
+    """Distinct topics per question type, sampling the topic list again (new seed) while short."""
+    found: dict[str, list[str]] = {t: [] for t in types}
+    for r in range(rounds):
+        short = [t for t in types if len(found[t]) < per_type]
+        if not short:
+            break
+        gen = GenerationSettings(max_tokens=max(max_tokens, 8 * per_type), temperature=0.7, top_p=0.95,
+                                 seed=seed + 7919 * r, stop=("\n\n",))
+        texts = model.generate([GenerationRequest(prompt=TOPIC_TEMPLATE.format(
+            qtype=t.replace("_", " "), topic=QUESTION_TYPES[t][0], example=QUESTION_TYPES[t][1]), settings=gen)
+            for t in short])
+        for t, text in zip(short, texts):
+            known = {x.lower() for x in found[t]} | {QUESTION_TYPES[t][0]}
+            for x in _lines(text):
+                if x.lower() not in known and len(found[t]) < per_type:
+                    found[t].append(x)
+                    known.add(x.lower())
+    return found
 
 
 def self_align(
