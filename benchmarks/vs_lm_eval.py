@@ -36,16 +36,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from lm_eval_common import load_average, load_shared_model, make_hflm, run_aligngoals, run_lm_eval
 
 REPO = Path(__file__).resolve().parents[1]
 TASK = "aligngoals_hh_rlhf_mc"
@@ -101,42 +97,23 @@ def write_lm_eval_task(workdir: Path, data_file: Path) -> None:
     )
 
 
-def run_lm_eval(hf_model, workdir: Path, batch_size: int) -> tuple[float, float, dict[str, list[float]]]:
-    import logging
-
-    from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
-
-    logging.getLogger("lm_eval").setLevel(logging.ERROR)
-    lm = HFLM(pretrained=hf_model.model, tokenizer=hf_model.tokenizer, batch_size=batch_size,
-              device=hf_model.device, backend="causal")
-    t0 = time.perf_counter()
-    tm = TaskManager(include_path=str(workdir), include_defaults=False)
-    out = simple_evaluate(model=lm, tasks=[TASK], task_manager=tm, log_samples=True, num_fewshot=0,
-                          bootstrap_iters=0, verbosity="ERROR")
-    wall = time.perf_counter() - t0
-    acc = float(out["results"][TASK]["acc,none"])
-    lls = {}
-    for s in out["samples"][TASK]:
-        lls[str(s["doc"]["id"])] = [float(r[0]) for r in s["filtered_resps"]]
+def lm_eval_acc(hf_model, workdir: Path, batch_size: int) -> tuple[float, float, dict[str, list[float]]]:
+    lm = make_hflm(hf_model, batch_size)
+    wall, results, samples = run_lm_eval(lm, workdir, [TASK], num_fewshot=0)
+    acc = float(results[TASK]["acc,none"])
+    lls = {str(s["doc"]["id"]): [float(r[0]) for r in s["filtered_resps"]] for s in samples[TASK]}
     return wall, acc, lls
 
 
-def run_aligngoals(hf_model, data_file: Path, run_dir: Path) -> tuple[float, float, dict[str, list[float]]]:
-    from aligngoals.evaluate.runner import EvalSettings, run_evaluation
+def aligngoals_acc(hf_model, data_file: Path, run_dir: Path) -> tuple[float, float, dict[str, list[float]]]:
     from aligngoals.evaluate.tasks.spec import TaskSpec
-    from aligngoals.store import RunStore
 
     spec = TaskSpec(name=TASK, level="preferences", type="multiple_choice",
                     data={"path": str(data_file), "format": "mc_jsonl"},
                     prompt="{{ question }}", choice=" {{ choice }}", metrics=["acc"])
-    t0 = time.perf_counter()
-    report = run_evaluation(hf_model, [spec], run_dir, EvalSettings(), log=lambda _: None)
-    wall = time.perf_counter() - t0
+    wall, report, items = run_aligngoals(hf_model, [spec], run_dir)
     acc = float(report["tasks"][TASK]["metrics"]["acc"]["value"])
-    with RunStore(run_dir) as store:
-        lls = {item_id: [float(x) for x in data["logprobs"]] for _, item_id, data in store.items(TASK)}
+    lls = {item_id: [float(x) for x in data["logprobs"]] for item_id, data in items[TASK]}
     return wall, acc, lls
 
 
@@ -154,12 +131,6 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
     args = ap.parse_args()
 
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from aligngoals.models.registry import load_model
-
     items = build_items(args.data_dir, args.split, args.n, args.min_turns, args.seed)
     with tempfile.TemporaryDirectory(prefix="ag-vs-lmeval-") as tmp:
         work = Path(tmp)
@@ -167,27 +138,22 @@ def main() -> None:
         data_file.write_text("".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items), encoding="utf-8")
         write_lm_eval_task(work, data_file)
 
-        t = time.perf_counter()
         cib = {"auto": None, "on": True, "off": False}[args.cross_item_batching]
-        model = load_model("hf:smollm2", device=args.device, batch_size=args.batch_size, cross_item_batching=cib)
-        load_s = time.perf_counter() - t
+        model, load_s = load_shared_model(args.device, args.batch_size, cib, args.threads)
         n_ctx = sum(len(model.tokenize(it["question"])) for it in items)
         n_cont = sum(len(model.encode_pair(it["question"], " " + c)[1]) for it in items for c in it["choices"])
         print(f"items: {len(items)} HH-RLHF {args.split}-base test conversations with >= {args.min_turns} human turns, "
               f"2 choices each; tokens: {n_ctx} context, {n_cont} continuation "
               f"(mean {n_ctx / len(items):.0f} + {n_cont / len(items):.0f} per item)")
+        import torch
+
         print(f"model: hf:smollm2 (float32, {args.device}, torch threads {torch.get_num_threads()}), "
               f"loaded once in {load_s:.1f} s; batch size {args.batch_size} for both tools; "
               f"aligngoals cross-item batching {'on' if model.cross_item_batching else 'off'}")
-        print("load average before: " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" ({os.cpu_count()} CPUs)")
-        # Warm-up (first-call allocations), outside both timings.
-        from aligngoals.models.base import LoglikelihoodRequest
-
-        model.loglikelihood([LoglikelihoodRequest("Hello", " world")])
-
-        lm_wall, lm_acc, lm_lls = run_lm_eval(model, work, args.batch_size)
+        print("load average before: " + load_average())
+        lm_wall, lm_acc, lm_lls = lm_eval_acc(model, work, args.batch_size)
         print(f"lm-eval   : acc={lm_acc:.4f} wall={lm_wall:.2f} s")
-        ag_wall, ag_acc, ag_lls = run_aligngoals(model, data_file, work / "run")
+        ag_wall, ag_acc, ag_lls = aligngoals_acc(model, data_file, work / "run")
         print(f"aligngoals: acc={ag_acc:.4f} wall={ag_wall:.2f} s")
 
     if set(lm_lls) != set(ag_lls):
@@ -195,7 +161,7 @@ def main() -> None:
     diffs = [abs(a - b) for k in lm_lls for a, b in zip(lm_lls[k], ag_lls[k], strict=True)]
     maxdiff = max(diffs)
     mean_diff = sum(diffs) / len(diffs)
-    print("load average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print("load average after: " + load_average())
     print(f"per-choice log-likelihood |diff|: max {maxdiff:.2e}, mean {mean_diff:.2e} over {len(diffs)} choices")
     ratio = ag_wall / lm_wall
     print(f"ratio={ratio:.2f} acc_equal={lm_acc == ag_acc} maxdiff={maxdiff:.1e}")

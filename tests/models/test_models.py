@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from aligngoals.errors import AligngoalsError, ModelError
@@ -201,3 +203,23 @@ def test_cross_item_prefix_reuse_equals_per_item_scoring(backend, request):
         assert abs(a.logprob - s.logprob) < 1e-4 and abs(a.logprob - g.logprob) < 1e-4, (a, s, g)
     if backend == "hf_model":
         assert model._primer is not None and len(model._primer[0]) >= len(model.tokenize(PRIMER)) - 1
+
+
+@pytest.mark.parametrize("backend", ["llama_model", "hf_model"])
+def test_temperature_one_samples_from_the_whole_distribution(backend, request):
+    """temperature=1 draws from the model's distribution, tail included, on every backend.
+
+    Why: context distillation and sampled AI feedback rely on samples *of the model*;
+    llama-cpp-python's default ``min_p=0.05`` silently dropped every token below 5% of
+    the likeliest one (it made principle-prompted answers look no likelier with the
+    principles than without). After an open-ended prefix much of the mass is in that tail.
+    """
+    model = request.getfixturevalue(backend)
+    ctx = "Here is one word chosen completely at random:"
+    draws = model.generate([GenerationRequest(prompt=ctx, settings=GenerationSettings(max_tokens=1, temperature=1.0,
+                                                                                       seed=s)) for s in range(60)])
+    top = model.generate([GenerationRequest(prompt=ctx, settings=GenerationSettings(max_tokens=1))])[0]
+    scored = model.loglikelihood([LoglikelihoodRequest(ctx, t) for t in [top, *draws] if t])
+    top_lp, lps = scored[0].logprob, [r.logprob for r in scored[1:] if r.n_tokens == 1]
+    tail = sum(lp < top_lp + math.log(0.05) for lp in lps)
+    assert len(lps) >= 40 and tail >= 5, (tail, len(lps))

@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
         recipe: str = typer.Argument(..., help="A recipe YAML file or a built-in recipe: self-align-hhh, constitutional-hhh, dpo-hh-harmless."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder: one sub-folder per stage, lineage.json, report.json and report.md. Re-run the same command to resume."),
         teacher: Optional[str] = typer.Option(None, "--teacher", help="A separate model (any backend, e.g. a served one) for the synthesis and feedback stages; default: the recipe's model teaches itself."),
+        judge: Optional[str] = typer.Option(None, "--judge", help="A capable model (any backend, e.g. a served one) that grades replies 1-10 against the goal's principles: the 'rubric' measure of evaluate stages. Without it that measure is withheld."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Replace the recipe's base model."),
         data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Folder that '{data_dir}' in the recipe's paths means (default ../shared/data)."),
         seed: Optional[int] = typer.Option(None, "--seed"),
@@ -38,7 +39,7 @@ def register(app: typer.Typer) -> None:
             for name, path in sorted(builtin_recipes().items()):
                 console.print(f"{name}: {path}")
             return
-        spec, folder = load_recipe(recipe, teacher=teacher, model=model, data_dir=data_dir, seed=seed)
+        spec, folder = load_recipe(recipe, teacher=teacher, judge=judge, model=model, data_dir=data_dir, seed=seed)
         report = run_pipeline(spec, folder, out, note=lambda m: console.print(f"[dim]{m}[/]"))
         typer.echo(report_markdown(report))
         console.print(f"Report: {out / 'report.md'}  lineage: {out / 'lineage.json'}")

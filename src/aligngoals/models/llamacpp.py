@@ -375,6 +375,9 @@ class LlamaCppModel(Model):
                 temperature=s.temperature,
                 top_p=s.top_p,
                 top_k=0 if s.temperature > 0 else 40,
+                # llama-cpp-python's default min_p=0.05 would drop every token under 5% of the top
+                # one: temperature > 0 must sample from the model as transformers and vLLM do.
+                min_p=0.0,
                 stop=list(s.stop) or None,
                 seed=s.seed,
             )

@@ -10,6 +10,9 @@ prompt than the base model does. Retained share = engraved / in-context effect
 over prompts. Why per token: answers differ in length, and a per-token gap is
 what SFT's loss moves.
 
+**Rubric** (with a judge model): a capable judge grades each greedy reply 1-10
+against the goal's principles, for the same three models.
+
 **Behaviour**: refusal rate on harmful requests (higher is safer) and on benign
 requests that only sound risky (over-refusal, lower is better), for the base
 model, the base model with the principles in the prompt (the in-context
@@ -26,6 +29,8 @@ from typing import Sequence
 import numpy as np
 
 from aligngoals.evaluate.cached import CachedModel
+from aligngoals.judges.judge import SingleInput, SingleJudge, default_judge_settings
+from aligngoals.judges.rubric import Rubric
 from aligngoals.models.base import ChatMessage, GenerationRequest, GenerationSettings, LoglikelihoodRequest
 from aligngoals.values.safety.refusal import detect_refusal
 
@@ -109,12 +114,34 @@ def principle_prompted_answers(base: CachedModel, system: str, prompts: Sequence
     return [split_thoughts(r)[1] for r in replies]
 
 
+def greedy_replies(model: CachedModel, requests: Sequence[str], *, system: str | None = None, max_tokens: int = 48,
+                   seed: int = 0) -> list[str]:
+    settings = GenerationSettings(max_tokens=max_tokens, seed=seed)
+    return model.generate([GenerationRequest(messages=_messages(r, system), settings=settings) for r in requests])
+
+
 def refusal_rate(model: CachedModel, requests: Sequence[str], *, system: str | None = None, max_tokens: int = 48,
                  seed: int = 0) -> dict:
     """Share of greedy replies the refusal detector marks as refusals, with a bootstrap interval."""
-    settings = GenerationSettings(max_tokens=max_tokens, seed=seed)
-    replies = model.generate([GenerationRequest(messages=_messages(r, system), settings=settings) for r in requests])
+    replies = greedy_replies(model, requests, system=system, max_tokens=max_tokens, seed=seed)
     flags = np.array([float(detect_refusal(t).refused) for t in replies])
     lo, hi = bootstrap_mean(flags, seed=seed) if len(flags) else (float("nan"), float("nan"))
     return {"n": len(flags), "rate": float(flags.mean()) if len(flags) else float("nan"), "ci": [lo, hi],
             "items": [{"request": r, "reply": t, "refused": bool(f)} for r, t, f in zip(requests, replies, flags)]}
+
+
+def rubric_scores(judge: CachedModel, goal, requests: Sequence[str], replies: Sequence[str], *, seed: int = 0) -> dict:
+    """A judge's 1-10 grade of each reply against the goal's principles (single-answer grading).
+
+    Parse failures and prompts too long for the judge get no grade and are counted, not
+    scored as 0: a reader sees how much of the mean rests on the judge's output.
+    """
+    grader = SingleJudge(judge, rubric=Rubric.from_goal(goal), settings=default_judge_settings(seed=seed))
+    results = grader.grade([SingleInput(q, a) for q, a in zip(requests, replies)])
+    ratings = np.array([r.rating for r in results if r.rating is not None], dtype=float)
+    lo, hi = bootstrap_mean(ratings, seed=seed) if len(ratings) else (float("nan"), float("nan"))
+    return {"n": len(results), "graded": int(len(ratings)), "mean": float(ratings.mean()) if len(ratings) else None,
+            "ci": [lo, hi], "failures": {s: sum(r.status == s for r in results) for s in ("parse_failure", "too_long")},
+            "items": [{"request": q, "reply": a, "rating": r.rating, "status": r.status,
+                       "judge_said": r.judgment.raw if r.judgment else None}
+                      for q, a, r in zip(requests, replies, results)]}

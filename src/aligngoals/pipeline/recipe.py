@@ -37,7 +37,7 @@ StageKind = Literal["synthesize", "align", "evaluate", "compare"]
 
 SYNTH_METHODS = ("self_align", "self_instruct", "constitutional", "ai_feedback", "verbose_cloning")
 ALIGN_METHODS = ("sft", "reward", "dpo", "rloo", "ppo", "raft", "rrhf")
-MEASURES = ("context_distillation", "refusal", "overrefusal")
+MEASURES = ("context_distillation", "refusal", "overrefusal", "rubric")
 SYNTH_OUTPUTS = ("sft", "pairs", "heldout")
 
 
@@ -86,6 +86,8 @@ class Recipe(BaseModel):
     """The base model (generation through its own backend; training and measurement through transformers)."""
     teacher: Optional[str] = None
     """A separate model for the synthesis and feedback stages (any backend); default: ``model``."""
+    judge: Optional[str] = None
+    """A model that grades replies against the goal's principles (the ``rubric`` measure); none: not measured."""
     data_dir: str = "../shared/data"
     seed: int = 0
     stages: list[Stage]

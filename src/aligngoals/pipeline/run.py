@@ -65,7 +65,10 @@ def run_pipeline(recipe: Recipe, recipe_dir: Path, out: str | Path, *, note: Cal
     runners = {"synthesize": run_synthesize, "align": run_align, "evaluate": run_evaluate,
                "compare": _compare_stage}
     for stage in recipe.stages:
-        fp = stable_hash({"stage": stage.model_dump(), "upstream": prev})
+        spec = stage.model_dump()
+        if stage.kind == "evaluate" and "rubric" in stage.measures:
+            spec["judge"] = recipe.judge  # only the evaluate stage sees the judge: a new one re-runs just that
+        fp = stable_hash({"stage": spec, "upstream": prev})
         sdir = out / stage.name
         state = load_json(sdir / STAGE_FILE) if (sdir / STAGE_FILE).is_file() else None
         if state and state.get("fingerprint") == fp and state.get("status") == "done":

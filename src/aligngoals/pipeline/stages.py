@@ -227,18 +227,37 @@ def run_evaluate(ctx: PipelineContext, stage: Stage, sdir: Path) -> dict:
             sets["refusal"] = [r.text for r in harmful[-int(s["harmful"]):]]
         if "overrefusal" in stage.measures:
             sets["overrefusal"] = [r.text for r in load_benign(ctx.path(s["benign_file"]) if s["benign_file"] else None)]
+        models = {"base": base, **({f"base [{fast.identity.get('backend')}]": fast} if fast is not base else {}),
+                  f"base+principles [{fast.identity.get('backend')}]": fast,
+                  **({"aligned": aligned} if aligned is not None else {})}
+        kw = {"max_tokens": s["refusal_tokens"], "seed": ctx.recipe.seed}
         for measure, requests in sets.items():
             ctx.note(f"{stage.name}: {measure} on {len(requests)} requests")
-            kw = {"max_tokens": s["refusal_tokens"], "seed": ctx.recipe.seed}
-            rows = {"base": M.refusal_rate(base, requests, **kw)}
-            if fast is not base:  # the same weights on llama.cpp, so backend drift is visible
-                rows[f"base [{fast.identity.get('backend')}]"] = M.refusal_rate(fast, requests, **kw)
-            rows[f"base+principles [{fast.identity.get('backend')}]"] = M.refusal_rate(fast, requests, system=system, **kw)
-            if aligned is not None:
-                rows["aligned"] = M.refusal_rate(aligned, requests, **kw)
-            results[measure] = rows
+            # base [llama.cpp] beside base: the same weights on two backends, so backend drift is visible
+            results[measure] = {who: M.refusal_rate(m, requests, system=system if who.startswith("base+") else None, **kw)
+                                for who, m in models.items()}
+        if "rubric" in stage.measures:
+            prompts = _prompts_from(ctx, stage, stage.prompts) if stage.prompts else sum(sets.values(), [])
+            results["rubric"] = _rubric(ctx, stage, store, models, system, prompts, kw)
     atomic_write_json(sdir / "measures.json", results)
     return {"measures": str(sdir / "measures.json")}
+
+
+def _rubric(ctx: PipelineContext, stage: Stage, store, models: dict, system: str, prompts: list[str], kw: dict) -> dict:
+    """The judge's grade of each model's greedy replies to ``prompts``; withheld (with the reason) without a judge."""
+    from aligngoals.pipeline import measures as M
+
+    if not ctx.recipe.judge:
+        return {"withheld": "no judge model: pass --judge MODEL (a capable one; a 135M judge grades at random)"}
+    if not prompts:
+        return {"withheld": "no prompts: give the stage held-out prompts or the refusal / overrefusal measures"}
+    judge = _cached(ctx.recipe.judge, store)
+    ctx.note(f"{stage.name}: rubric, {ctx.recipe.judge} grades {len(models)} x {len(prompts)} replies")
+    out: dict[str, Any] = {"judge": judge.identity, "goal": ctx.goal.name}
+    for who, m in models.items():
+        replies = M.greedy_replies(m, prompts, system=system if who.startswith("base+") else None, **kw)
+        out[who] = M.rubric_scores(judge, ctx.goal, prompts, replies, seed=ctx.recipe.seed)
+    return out
 
 
 def load_json(path: str | Path) -> Any:

@@ -43,4 +43,19 @@ def report_markdown(report: dict) -> str:
                 lines += [f"| {label} | rate [95% CI] | n |", "|---|---|---|"]
                 lines += [f"| {who} | {_f(r['rate'])} {_ci(r['ci'])} | {r['n']} |" for who, r in m[key].items()]
                 lines.append("")
+        lines += _rubric_lines(m.get("rubric"))
     return "\n".join(lines) + "\n"
+
+
+def _rubric_lines(r: dict | None) -> list[str]:
+    if not r:
+        return []
+    if "withheld" in r:
+        return [f"Rubric score withheld: {r['withheld']}.", ""]
+    judge = r.get("judge", {})
+    lines = [f"| judge's grade 1-10 against {r.get('goal')}'s principles ({judge.get('backend')}:{judge.get('name')}) "
+             "| mean [95% CI] | graded / n |", "|---|---|---|"]
+    for who, v in r.items():
+        if isinstance(v, dict) and "mean" in v:
+            lines.append(f"| {who} | {_f(v['mean'], 2)} {_ci(v['ci'])} | {v['graded']} / {v['n']} |")
+    return lines + [""]

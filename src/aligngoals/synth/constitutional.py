@@ -131,9 +131,10 @@ def critique_and_revise(
         result.traces.append({"prompt": p, "initial": answers[i], "rounds": history[i], "final": current[i],
                               "critique_prompt": crit_prompts[i]})
         meta = {"method": "constitutional", "goal": goal.name, "principles": used}
-        result.sft.append(InstructionExample(id=f"cai-{i}", instruction=p, output=current[i], meta=meta))
+        if current[i].strip():  # a blank answer (no revision either) is nothing to train on
+            result.sft.append(InstructionExample(id=f"cai-{i}", instruction=p, output=current[i].strip(), meta=meta))
         if current[i].strip() and current[i].strip() != answers[i].strip():
             result.pairs.append(PreferencePair(id=f"cai-{i}", prompt=p, chosen=current[i], rejected=answers[i], meta=meta))
     result.stats = {"prompts": len(prompts), "rounds": rounds, "exemplars": exemplars, "pairs": len(result.pairs),
-                    "unchanged": len(prompts) - len(result.pairs)}
+                    "unchanged": len(prompts) - len(result.pairs), "blank": len(prompts) - len(result.sft)}
     return result
