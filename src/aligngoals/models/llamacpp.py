@@ -116,12 +116,17 @@ class LlamaCppModel(Model):
         n_ctx: int = 2048,
         n_threads: int | None = None,
         n_threads_batch: int | None = None,
-        batch_sequences: int = 8,
+        batch_sequences: int | None = None,
         seed: int = 0,
         reuse_prefix: bool = False,
         **_: Any,
     ) -> None:
         super().__init__()
+        if batch_sequences is None:
+            # Default: batch for small models only. The scoring context holds its own KV cache per
+            # sequence (about 190 MB for SmolLM2-135M, several GB for a 7B model) and gains 1.0-1.2x
+            # on CPU (docs/models.md), which is not worth gigabytes on a large model.
+            batch_sequences = 8 if Path(path).is_file() and Path(path).stat().st_size < 2**31 else 1
         if isinstance(batch_sequences, bool) or not isinstance(batch_sequences, int) or not 1 <= batch_sequences <= 64:
             raise ModelError(f"batch_sequences must be an integer from 1 to 64, got {batch_sequences!r}.",
                              hint="--model-arg batch_sequences=8 (1 scores one sequence per llama.cpp call).")
