@@ -153,10 +153,12 @@ def test_viewer_filters_searches_pages_and_opens(browser, tmp_path):  # noqa: F8
     assert count() == "1 of 130 samples"
     page.locator("#v-list details.sample summary").first.click()
     body = page.locator("#v-list .sample-body").first
+    body.locator("table.choices").wait_for(timeout=10_000)  # bodies render on the toggle event
     assert "the needle in the haystack" in body.text_content() and body.locator("table.choices tr").count() == 3
     page.fill("#f-search", "long prompt")
     page.locator("#v-list details.sample summary").first.click()
     pre = page.locator("#v-list pre.txt.collapsed").first
+    pre.wait_for(timeout=10_000)
     assert pre.count() == 1
     page.locator("#v-list button.more").first.click()
     assert page.locator("#v-list pre.txt.collapsed").count() == 0
@@ -198,6 +200,7 @@ def test_compare_cli_writes_page_with_changed_items(browser, tmp_path):  # noqa:
     page.select_option("#f-outcome", "b_only")
     page.locator("#v-list details.sample summary").first.click()
     cols = page.locator("#v-list .side-by-side .col")
+    cols.nth(1).wait_for(timeout=10_000)  # the pair renders on the toggle event, after the click returns
     assert cols.count() == 2
     assert "from before" in cols.nth(0).text_content() and "from after" in cols.nth(1).text_content()
     assert page.errors == []  # type: ignore[attr-defined]
