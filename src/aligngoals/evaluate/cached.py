@@ -106,10 +106,12 @@ class CachedModel:
         done_counts = {k: counts[k] for k in missing}
         # Backends that batch across items (transformers) get several contexts per call;
         # answers are committed after each call.
-        per_call = max(1, int(self.model.groups_per_call))
         ctx_groups = list(by_context.values())
-        for start in range(0, len(ctx_groups), per_call):
+        start = 0
+        while start < len(ctx_groups):
+            per_call = max(1, int(self.model.groups_per_call))  # may change as the backend sees the items
             group_keys = [k for g in ctx_groups[start : start + per_call] for k in g]
+            start += per_call
             group = [missing[k] for k in group_keys]
             results = self.model.loglikelihood(group)
             self.store.put_many(

@@ -366,9 +366,11 @@ class Model(abc.ABC):
                 order = sorted(groups)
             else:
                 order = sorted(groups, key=len, reverse=True)
-            step = max(1, int(self.groups_per_call))
-            for start in range(0, len(order), step):
+            start = 0
+            while start < len(order):
+                step = max(1, int(self.groups_per_call))  # a backend may batch more once it sees a shared primer
                 keys = order[start : start + step]
+                start += step
                 outs = self._score_groups([(list(k), [encoded[i][1] for i in groups[k]]) for k in keys])
                 n = 0
                 for k, out in zip(keys, outs):

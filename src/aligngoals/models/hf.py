@@ -196,6 +196,7 @@ class HFModel(Model):
         self._torch = torch
         self.vocab_size = len(self.tokenizer)
         self._primer = None  # (tokens, key/value cache) of the prefix shared across items
+        self._primer_in_use = False  # the last context pass ran behind the primer
         self._last_context = None
         # transformers 5.x renamed ``past_key_values`` to ``cache``; support both.
         import inspect
@@ -259,8 +260,17 @@ class HFModel(Model):
 
     @property
     def groups_per_call(self) -> int:  # type: ignore[override]
-        """Items scored together: many on a GPU, one on CPU (see ``cross_item_batching``)."""
-        return self.batch_size * 4 if self.cross_item_batching else 1
+        """Items scored together: many on a GPU; on CPU one, or many while items share a primer.
+
+        Why batch on CPU behind a primer: with the primer's key/values reused, each item adds only
+        its own few tokens, and a forward pass of a dozen tokens is bound by reading the weights;
+        batching items amortizes that read (100 TruthfulQA-style items behind the 6-shot primer:
+        12.2 s batched vs 33.9 s one at a time, 2 CPU threads). Long unique contexts (HH dialogues)
+        stay one at a time, where padding is pure cost (see ``cross_item_batching``).
+        """
+        if self.cross_item_batching or self._primer_in_use:
+            return self.batch_size * 4
+        return 1
 
     def _context_batches(self, lengths: list[int]) -> list[list[int]]:
         """Batches of context indices (sorted longest first) whose padding stays within 25%."""
@@ -357,6 +367,7 @@ class HFModel(Model):
         lens = [len(c) for c in contexts]
         width = max(lens)
         n = self._primer_length(contexts)
+        self._primer_in_use = n > 0
         extra: dict = {}
         if n:
             primer = self._primer_cache(contexts[0][:n])
