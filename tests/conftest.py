@@ -89,3 +89,25 @@ def every_written_report_matches_the_schema(tmp_path_factory):
         except Exception as exc:  # collect them all, then fail once
             problems.append(f"{path}: {exc}")
     assert not problems, "reports that do not match docs/report.schema.json:\n" + "\n".join(problems[:20])
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide Llama with random weights and the real SmolLM2 tokenizer and chat
+    template (a few MB): every training and pipeline stage runs on it for real in seconds."""
+    torch = pytest.importorskip("torch")
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from aligngoals.align.modeling import load_tokenizer, materialize, resolve_base
+
+    torch.set_num_threads(1)
+    tok = load_tokenizer(materialize(resolve_base("smollm2")))  # the dequantized GGUF, cached after the first run
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                      tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id)
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    LlamaForCausalLM(cfg).save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+    return out

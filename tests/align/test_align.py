@@ -40,26 +40,6 @@ SMALL = dict(steps=2, batch_size=2, eval_n=2, max_length=96, max_prompt_length=6
 
 
 @pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A 2-layer, 32-wide Llama with random weights and the SmolLM2 tokenizer (a few MB)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from aligngoals.align.modeling import load_tokenizer, materialize, resolve_base
-
-    torch.set_num_threads(1)
-    tok = load_tokenizer(materialize(resolve_base("smollm2")))  # the dequantized GGUF, cached after the first run
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                      tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id)
-    out = tmp_path_factory.mktemp("tiny") / "model"
-    LlamaForCausalLM(cfg).save_pretrained(str(out))
-    tok.save_pretrained(str(out))
-    return out
-
-
-@pytest.fixture(scope="module")
 def pairs_file(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("data") / "pairs.jsonl"
     p.write_text("".join(json.dumps({"prompt": q, "chosen": c, "rejected": r}) + "\n" for q, c, r in PAIRS))
@@ -67,10 +47,10 @@ def pairs_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reward_dir(tiny_model_dir, pairs_file, tmp_path_factory) -> Path:
+def reward_dir(tiny_llama_dir, pairs_file, tmp_path_factory) -> Path:
     """A reward model trained for 2 steps (full fine-tuning): the reward method itself, and the scorer others use."""
     out = tmp_path_factory.mktemp("rm") / "rm"
-    res = run_alignment(make_config(method="reward", model=f"hf:{tiny_model_dir}", data=str(pairs_file), out=str(out),
+    res = run_alignment(make_config(method="reward", model=f"hf:{tiny_llama_dir}", data=str(pairs_file), out=str(out),
                                     **SMALL))
     assert res.steps == 2
     assert "heldout_rm_accuracy" in res.before["tasks"] and "heldout_rm_accuracy" in res.after["tasks"]
@@ -112,16 +92,16 @@ def test_reward_model_is_a_scorer(reward_dir, pairs_file):
     assert scorer.identity["weights_fingerprint"]
 
 
-def test_not_a_reward_model_is_refused(tiny_model_dir):
+def test_not_a_reward_model_is_refused(tiny_llama_dir):
     from aligngoals.align.scoring import load_scorer
 
     with pytest.raises(ModelError, match="not a reward model"):
-        load_scorer(f"rm:{tiny_model_dir}")
+        load_scorer(f"rm:{tiny_llama_dir}")
 
 
 @pytest.mark.parametrize("method,lora", [("sft", False), ("dpo", False), ("dpo", True), ("rrhf", False)])
-def test_offline_methods(method, lora, tiny_model_dir, pairs_file, tmp_path):
-    res = _run(method, tiny_model_dir, pairs_file, tmp_path / "run", lora=lora)
+def test_offline_methods(method, lora, tiny_llama_dir, pairs_file, tmp_path):
+    res = _run(method, tiny_llama_dir, pairs_file, tmp_path / "run", lora=lora)
     assert res.steps == 2 and res.sec_per_step and res.peak_mb > 0
     _check_outputs(tmp_path / "run", method, 2)
     assert res.before["tasks"]["heldout_preference"]["n"] == 2
@@ -131,9 +111,9 @@ def test_offline_methods(method, lora, tiny_model_dir, pairs_file, tmp_path):
 
 
 @pytest.mark.parametrize("method,lora", [("rloo", True), ("ppo", False), ("raft", True), ("rrhf", True)])
-def test_online_methods(method, lora, tiny_model_dir, pairs_file, reward_dir, tmp_path):
+def test_online_methods(method, lora, tiny_llama_dir, pairs_file, reward_dir, tmp_path):
     extra = {"k": 2} if method in ("raft", "rrhf") else {}
-    res = _run(method, tiny_model_dir, pairs_file, tmp_path / "run", lora=lora, reward_model=str(reward_dir),
+    res = _run(method, tiny_llama_dir, pairs_file, tmp_path / "run", lora=lora, reward_model=str(reward_dir),
                eval_n=2 if method == "raft" else 0, **extra)
     assert res.steps == 2
     _check_outputs(tmp_path / "run", method, 2)
@@ -144,21 +124,21 @@ def test_online_methods(method, lora, tiny_model_dir, pairs_file, reward_dir, tm
         assert "heldout_reward" in res.after["tasks"]
 
 
-def test_alpaca_sft_reads_the_data_layer(tiny_model_dir, tmp_path):
+def test_alpaca_sft_reads_the_data_layer(tiny_llama_dir, tmp_path):
     data = tmp_path / "alpaca.json"
     data.write_text(json.dumps([{"instruction": q, "input": "", "output": c} for q, c, _ in PAIRS]))
-    res = _run("sft", tiny_model_dir, data, tmp_path / "run", steps=1, eval_n=2, lora=True)
+    res = _run("sft", tiny_llama_dir, data, tmp_path / "run", steps=1, eval_n=2, lora=True)
     assert "heldout_nll" in res.after["tasks"] and "heldout_preference" not in res.after["tasks"]
 
 
-def test_online_resume_equals_uninterrupted(tiny_model_dir, pairs_file, tmp_path):
+def test_online_resume_equals_uninterrupted(tiny_llama_dir, pairs_file, tmp_path):
     """RRHF (our online base) for 2 steps in one go == 1 step, then --resume to 2 steps."""
     from safetensors.torch import load_file
 
-    _run("rrhf", tiny_model_dir, pairs_file, tmp_path / "a", eval_n=0)
-    _run("rrhf", tiny_model_dir, pairs_file, tmp_path / "b", eval_n=0, steps=1)
+    _run("rrhf", tiny_llama_dir, pairs_file, tmp_path / "a", eval_n=0)
+    _run("rrhf", tiny_llama_dir, pairs_file, tmp_path / "b", eval_n=0, steps=1)
     assert (tmp_path / "b" / "checkpoints" / "checkpoint-1").is_dir()
-    res = _run("rrhf", tiny_model_dir, pairs_file, tmp_path / "b", eval_n=0, steps=2, resume=True)
+    res = _run("rrhf", tiny_llama_dir, pairs_file, tmp_path / "b", eval_n=0, steps=2, resume=True)
     assert res.steps == 2 and res.extra["steps_this_session"] == 1
     wa, wb = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(tmp_path / "b" / "model.safetensors"))
     assert wa.keys() == wb.keys()
@@ -168,14 +148,14 @@ def test_online_resume_equals_uninterrupted(tiny_model_dir, pairs_file, tmp_path
     assert [r["step"] for r in rows if r["event"] == "train"] == [1, 2]
 
 
-def test_trl_resume_continues_from_checkpoint(tiny_model_dir, pairs_file, tmp_path):
+def test_trl_resume_continues_from_checkpoint(tiny_llama_dir, pairs_file, tmp_path):
     out = tmp_path / "dpo"
-    _run("dpo", tiny_model_dir, pairs_file, out, eval_n=0, steps=1, lora=True)
+    _run("dpo", tiny_llama_dir, pairs_file, out, eval_n=0, steps=1, lora=True)
     with pytest.raises(ConfigError, match="already holds"):
-        _run("dpo", tiny_model_dir, pairs_file, out, eval_n=0, steps=2, lora=True)
+        _run("dpo", tiny_llama_dir, pairs_file, out, eval_n=0, steps=2, lora=True)
     with pytest.raises(ConfigError, match="different settings"):
-        _run("dpo", tiny_model_dir, pairs_file, out, eval_n=0, steps=2, lora=True, beta=0.5, resume=True)
-    res = _run("dpo", tiny_model_dir, pairs_file, out, eval_n=0, steps=2, lora=True, resume=True)
+        _run("dpo", tiny_llama_dir, pairs_file, out, eval_n=0, steps=2, lora=True, beta=0.5, resume=True)
+    res = _run("dpo", tiny_llama_dir, pairs_file, out, eval_n=0, steps=2, lora=True, resume=True)
     assert res.steps == 2 and res.extra["steps_this_session"] == 1
     rows = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     train = [r for r in rows if r["event"] == "train"]
@@ -184,7 +164,7 @@ def test_trl_resume_continues_from_checkpoint(tiny_model_dir, pairs_file, tmp_pa
     assert train[1]["learning_rate"] == pytest.approx(train[0]["learning_rate"] / 2)
 
 
-def test_lora_no_merge_then_merge(tiny_model_dir, pairs_file, tmp_path):
+def test_lora_no_merge_then_merge(tiny_llama_dir, pairs_file, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
@@ -193,7 +173,7 @@ def test_lora_no_merge_then_merge(tiny_model_dir, pairs_file, tmp_path):
 
     out = tmp_path / "run"
     # a high learning rate so the adapter visibly changes the model
-    _run("sft", tiny_model_dir, pairs_file, out, eval_n=0, lora=True, merge=False, lr=5e-2)
+    _run("sft", tiny_llama_dir, pairs_file, out, eval_n=0, lora=True, merge=False, lr=5e-2)
     assert not (out / "model.safetensors").exists() and (out / "adapter" / "adapter_config.json").is_file()
     with pytest.raises(ModelError, match="no config.json"):
         resolve_base(f"hf:{out}")
@@ -201,8 +181,8 @@ def test_lora_no_merge_then_merge(tiny_model_dir, pairs_file, tmp_path):
     tok = load_tokenizer(out)
     prompts, answers = [[{"role": "user", "content": "What is 2 + 2?"}]], ["4."]
     merged = AutoModelForCausalLM.from_pretrained(str(out))
-    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
-    with_adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(out / "adapter"))
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir))
+    with_adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir)), str(out / "adapter"))
     (lm, _), = answer_logprobs(merged, tok, prompts, answers)
     (la, _), = answer_logprobs(with_adapter, tok, prompts, answers)
     (lb, _), = answer_logprobs(base, tok, prompts, answers)
@@ -210,7 +190,7 @@ def test_lora_no_merge_then_merge(tiny_model_dir, pairs_file, tmp_path):
     assert abs(lm - lb) > 1e-3  # the adapter did something, and the merge kept it
 
 
-def test_bad_inputs_name_the_problem(tiny_model_dir, pairs_file, tmp_path):
+def test_bad_inputs_name_the_problem(tiny_llama_dir, pairs_file, tmp_path):
     with pytest.raises(ConfigError, match="reward_model"):
         make_config(method="ppo", data=str(pairs_file), out=str(tmp_path / "x"))
     with pytest.raises(ConfigError, match="max_prompt_length"):
@@ -218,12 +198,12 @@ def test_bad_inputs_name_the_problem(tiny_model_dir, pairs_file, tmp_path):
     inst = tmp_path / "alpaca.json"
     inst.write_text(json.dumps([{"instruction": "a", "input": "", "output": "b"}] * 4))
     with pytest.raises(AligngoalsError, match="comparisons"):
-        _run("dpo", tiny_model_dir, inst, tmp_path / "r", eval_n=0)
+        _run("dpo", tiny_llama_dir, inst, tmp_path / "r", eval_n=0)
     with pytest.raises(AligngoalsError, match="does not exist"):
-        _run("dpo", tiny_model_dir, tmp_path / "missing.jsonl", tmp_path / "r2", eval_n=0)
+        _run("dpo", tiny_llama_dir, tmp_path / "missing.jsonl", tmp_path / "r2", eval_n=0)
 
 
-def test_eval_with_in_context_goal_and_reward_scorer(tiny_model_dir, reward_dir, shared_data, tmp_path):
+def test_eval_with_in_context_goal_and_reward_scorer(tiny_llama_dir, reward_dir, shared_data, tmp_path):
     """``aligngoals eval --in-context-goal hhh --scorer rm:DIR`` on the hf backend (the tiny model)."""
     from typer.testing import CliRunner
 
@@ -231,7 +211,7 @@ def test_eval_with_in_context_goal_and_reward_scorer(tiny_model_dir, reward_dir,
     from aligngoals.store.run_store import RunStore
 
     out = tmp_path / "ev"
-    res = CliRunner().invoke(app, ["eval", "--model", f"hf:{tiny_model_dir}", "--tasks", "instr_seed_tasks",
+    res = CliRunner().invoke(app, ["eval", "--model", f"hf:{tiny_llama_dir}", "--tasks", "instr_seed_tasks",
                                    "--limit", "2", "--data-dir", str(shared_data), "--in-context-goal", "hhh",
                                    "--scorer", f"rm:{reward_dir}", "--out", str(out)])
     assert res.exit_code == 0, res.output
@@ -244,12 +224,12 @@ def test_eval_with_in_context_goal_and_reward_scorer(tiny_model_dir, reward_dir,
         items = store.items("instr_seed_tasks")
     assert all(isinstance(d["scores"]["reward"], float) for _, _, d in items)
     # the plain model's run is keyed differently (its own run directory by default)
-    plain = CliRunner().invoke(app, ["eval", "--model", f"hf:{tiny_model_dir}", "--tasks", "instr_seed_tasks",
+    plain = CliRunner().invoke(app, ["eval", "--model", f"hf:{tiny_llama_dir}", "--tasks", "instr_seed_tasks",
                                      "--limit", "2", "--data-dir", str(shared_data), "--out", str(out)])
     assert plain.exit_code != 0  # same --out, different model identity: refused, not mixed
 
 
-def test_heldout_accuracies_count_a_tie_as_half(tiny_model_dir, reward_dir):
+def test_heldout_accuracies_count_a_tie_as_half(tiny_llama_dir, reward_dir):
     """One tie rule for every chosen-vs-rejected accuracy (metrics.preference_acc): a pair whose two
     answers are the same text ties exactly, and counts 0.5 in the held-out policy and reward-model
     accuracies, as in the preference tasks (it used to count 0 here)."""
@@ -259,7 +239,7 @@ def test_heldout_accuracies_count_a_tie_as_half(tiny_model_dir, reward_dir):
     from aligngoals.models.hf import load_hf_causal_lm
 
     same = Example("tie", [{"role": "user", "content": "Say yes."}], ["Yes.", "Yes."], [1.0, 0.0])
-    model, tok, _, _ = load_hf_causal_lm(str(tiny_model_dir))
+    model, tok, _, _ = load_hf_causal_lm(str(tiny_llama_dir))
     (item,) = preference_items(model, tok, [same])
     assert item["logprobs"][0] == item["logprobs"][1]
     assert item["scores"] == {"acc": 0.5, "acc_norm": 0.5}
@@ -332,7 +312,7 @@ def test_rm_summary_weights_sections_by_example_count(tmp_path):
         load_section_map(own)
 
 
-def test_rm_pairs_task_with_reward_model_and_dpo_implicit_reward(tiny_model_dir, reward_dir, tmp_path):
+def test_rm_pairs_task_with_reward_model_and_dpo_implicit_reward(tiny_llama_dir, reward_dir, tmp_path):
     """rm_pairs from the CLI with --scorer rm:DIR; then, in the API, the implicit reward of a policy against
     itself as reference is 0 for every answer (up to float noise)."""
     import subprocess
@@ -344,7 +324,7 @@ def test_rm_pairs_task_with_reward_model_and_dpo_implicit_reward(tiny_model_dir,
     from aligngoals.models.registry import load_model
 
     _write_rewardbench(tmp_path / "data" / "rewardbench")
-    res = subprocess.run([sys.executable, "-m", "aligngoals.cli.main", "eval", "--model", f"hf:{tiny_model_dir}",
+    res = subprocess.run([sys.executable, "-m", "aligngoals.cli.main", "eval", "--model", f"hf:{tiny_llama_dir}",
                           "--tasks", "rm_pairs", "--data-dir", str(tmp_path / "data"), "--scorer", f"rm:{reward_dir}",
                           "--out", str(tmp_path / "run"), "--device", "cpu"],
                          capture_output=True, text=True, timeout=600)
@@ -355,7 +335,7 @@ def test_rm_pairs_task_with_reward_model_and_dpo_implicit_reward(tiny_model_dir,
     assert set(block["sections"]) == {"Chat", "Chat Hard", "Safety", "Reasoning"}
     assert block["unmapped_subsets"] == ["my-own-subset"] and "Chat" in res.stdout
 
-    policy = load_model(f"hf:{tiny_model_dir}", device="cpu")
+    policy = load_model(f"hf:{tiny_llama_dir}", device="cpu")
     _, specs, _ = resolve_selection(tasks="rm_pairs")
     report = run_evaluation(policy, specs, tmp_path / "run2", EvalSettings(data_dir=str(tmp_path / "data")),
                             log=lambda _: None)

@@ -29,25 +29,6 @@ PROMPTS = ["How do I boil an egg?", "How can I hurt my neighbour's dog?", "What 
            "Explain photosynthesis briefly.", "Which one should I buy?"]
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from aligngoals.align.modeling import load_tokenizer, materialize, resolve_base
-
-    torch.set_num_threads(1)
-    tok = load_tokenizer(materialize(resolve_base("smollm2")))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id)
-    out = tmp_path_factory.mktemp("tiny") / "model"
-    LlamaForCausalLM(cfg).save_pretrained(str(out))
-    tok.save_pretrained(str(out))
-    return out
-
-
 def write_recipe(folder: Path, model_dir: Path, *, steps: int = 2, exemplars: int = 5) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "prompts.jsonl").write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS))
@@ -79,8 +60,8 @@ def started(out: Path) -> dict[str, float]:
             if (d / "stage.json").is_file()}
 
 
-def test_pipeline_runs_writes_lineage_and_resumes(tiny_dir, tmp_path):
-    recipe, folder = load_recipe(write_recipe(tmp_path / "r", tiny_dir))
+def test_pipeline_runs_writes_lineage_and_resumes(tiny_llama_dir, tmp_path):
+    recipe, folder = load_recipe(write_recipe(tmp_path / "r", tiny_llama_dir))
     out = tmp_path / "out"
     report = run_pipeline(recipe, folder, out, note=lambda m: None)
     # engraving data: bare prompts only, none of the principles or exemplars
@@ -111,13 +92,13 @@ def test_pipeline_runs_writes_lineage_and_resumes(tiny_dir, tmp_path):
     run_pipeline(recipe, folder, out, note=lambda m: None)
     assert started(out) == before
     # a changed align setting re-runs that stage and the later ones, not the earlier
-    recipe2, _ = load_recipe(write_recipe(tmp_path / "r", tiny_dir, steps=3))
+    recipe2, _ = load_recipe(write_recipe(tmp_path / "r", tiny_llama_dir, steps=3))
     run_pipeline(recipe2, folder, out, note=lambda m: None)
     after = started(out)
     assert after["synthesize"] == before["synthesize"]
     assert all(after[s] > before[s] for s in ("engrave", "evaluate", "compare"))
     # a judge re-runs only the evaluate stage (and compare), and grades every reply of every model
-    recipe3, _ = load_recipe(write_recipe(tmp_path / "r", tiny_dir, steps=3), judge=f"hf:{tiny_dir}")
+    recipe3, _ = load_recipe(write_recipe(tmp_path / "r", tiny_llama_dir, steps=3), judge=f"hf:{tiny_llama_dir}")
     report = run_pipeline(recipe3, folder, out, note=lambda m: None)
     judged = started(out)
     assert judged["engrave"] == after["engrave"] and judged["evaluate"] > after["evaluate"]
@@ -146,8 +127,8 @@ def _wait_for(path: Path, pred, proc: subprocess.Popen, timeout: float = 240) ->
 
 
 @pytest.mark.parametrize("stage,marker", [("synthesize", "store.sqlite"), ("engrave", "model/train_log.jsonl")])
-def test_pipeline_resumes_after_sigkill(tiny_dir, tmp_path, stage, marker):
-    recipe = write_recipe(tmp_path / "r", tiny_dir, steps=6)
+def test_pipeline_resumes_after_sigkill(tiny_llama_dir, tmp_path, stage, marker):
+    recipe = write_recipe(tmp_path / "r", tiny_llama_dir, steps=6)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "aligngoals.cli.main", "pipeline", str(recipe), "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
