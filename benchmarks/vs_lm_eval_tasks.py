@@ -11,7 +11,7 @@ DIR has the layout aligngoals' preference suite reads (files you supply; nothing
 
 The embedded SmolLM2-135M-Instruct GGUF is loaded once through transformers (float32)
 and handed to both tools in this process. aligngoals runs its built-in tasks
-``truthfulqa_mc1``, ``truthfulqa_mc2``, ``crows_pairs`` and ``bbq``; lm-eval runs
+``truthfulqa_mc1``, ``truthfulqa_mc2``, ``crows_pairs`` and ``bbq_lm_eval``; lm-eval runs
 its installed ``truthfulqa_mc1``, ``truthfulqa_mc2``, ``crows_pairs_english`` and
 ``bbq`` task files, copied (with their ``utils.py``) to a temporary folder where
 only ``dataset_path`` changes: ``json`` with ``data_files`` pointing at your files
@@ -33,14 +33,13 @@ nats, so it carries the same float32 noise as the per-request log-likelihoods
 (about 1e-5 on CPU) and is reported apart as ``nats_metric_diff``, held to the
 ``maxdiff`` target.
 
-One definitional difference is known: lm-eval's ``bbq`` offers the two
-non-UNKNOWN answers plus ten phrasings of "unknown" (HELM's list, ``bbq/utils.py``
-``doc_to_choice``) and counts any of them as the UNKNOWN answer; aligngoals, like
-the BBQ paper, offers the item's own three answers. The three answers are scored
-identically by both, so the script also prints lm-eval's own BBQ metric code run
-on those three (``lm-eval on BBQ's 3 answers``), which isolates that difference.
-A BBQ prediction is compared as an answer class (one of the two people, or
-UNKNOWN in any phrasing).
+BBQ: lm-eval's ``bbq`` offers the two non-UNKNOWN answers plus ten phrasings of
+"unknown" (HELM's list, ``bbq/utils.py`` ``doc_to_choice``) and counts any of them
+as the UNKNOWN answer; aligngoals' ``bbq`` offers the item's own three answers, as the
+BBQ paper does, so the two may pick different answers on the same log-likelihoods.
+The benchmark therefore runs aligngoals' ``bbq_lm_eval`` task (lm-eval's twelve
+choices and scoring) against lm-eval's ``bbq``. A BBQ prediction is compared as an
+answer class (one of the two people, or UNKNOWN in any phrasing).
 """
 
 from __future__ import annotations
@@ -80,7 +79,7 @@ TASKS = (
     TaskPair("crows_pairs", "crows_pairs_english", "crows_pairs", ("crows_pairs_english.yaml",), "test",
              (("pct_stereotype", "pct_stereotype", "pct_stereotype,none"),
               ("likelihood_diff", "likelihood_diff", "likelihood_diff,none"))),
-    TaskPair("bbq", "bbq", "bbq", ("bbq_multiple_choice.yaml",), "test",
+    TaskPair("bbq_lm_eval", "bbq", "bbq", ("bbq_multiple_choice.yaml",), "test",
              (("acc", "acc", "acc,none"), ("acc_ambig", "acc_ambig", "accuracy_amb,none"),
               ("acc_disambig", "acc_disambig", "accuracy_disamb,none"),
               ("bias_ambig", "bias_ambig", "amb_bias_score,none"),
@@ -192,7 +191,7 @@ def predictions(pair: TaskPair, rec: dict, sample: dict) -> tuple[Any, Any]:
     ours, theirs = _ours_requests(rec), _theirs_requests(sample)
     if pair.ours == "crows_pairs":  # the more stereotyping sentence is the more likely one
         return rec["logprobs"][1] > rec["logprobs"][0], theirs[0][1] > theirs[1][1]
-    if pair.ours == "bbq":  # answer class: one of the two people, or UNKNOWN in any phrasing
+    if pair.ours == "bbq_lm_eval":  # answer class: one of the two people, or UNKNOWN in any phrasing
         unknown = _unknown_phrasings()
         t = _argmax(theirs).strip()
         return ("UNKNOWN" if rec["bbq"]["unknown"] else _argmax(ours).strip()), ("UNKNOWN" if t in unknown else t)
@@ -236,31 +235,6 @@ def compare_items(pair: TaskPair, ours: list[tuple[str, dict]], samples: list[di
             "same_context": same_ctx}
 
 
-def bbq_on_three_answers(ours: list[tuple[str, dict]], samples: list[dict]) -> tuple[dict, int]:
-    """lm-eval's own BBQ metric code with its prediction restricted to the item's three answers; (metrics, flips)."""
-    import numpy as np
-    from lm_eval.tasks.bbq import utils as U
-
-    rows, flips = [], 0
-    for (_, rec), s in zip(ours, sorted(samples, key=lambda s: s["doc_id"])):
-        doc = s["doc"]
-        choices = U.doc_to_choice(doc)
-        own = {doc["ans0"], doc["ans1"], doc["ans2"]}
-        lls = [float(r[0]) for r in s["filtered_resps"]]
-        pred = max((i for i, c in enumerate(choices) if c in own), key=lambda i: lls[i])
-        rows.append(U._process_results(doc, pred))
-        theirs = "UNKNOWN" if choices[pred] in U.UNKNOWN_RESPONSES else choices[pred]
-        flips += theirs != ("UNKNOWN" if rec["bbq"]["unknown"] else _argmax(_ours_requests(rec)).strip())
-    out: dict[str, Optional[float]] = {"acc,none": float(np.mean([r["acc"] for r in rows]))}
-    for key, agg in (("accuracy_amb", U.agg_accuracy_amb), ("accuracy_disamb", U.agg_accuracy_disamb),
-                     ("amb_bias_score", U.agg_amb_bias_scores), ("disamb_bias_score", U.agg_disamb_bias_scores)):
-        vals = [r[key] for r in rows]
-        mask = np.array([v[-1] for v in vals], dtype=bool)  # True: disambiguated context
-        empty = mask.all() if key in ("accuracy_amb", "amb_bias_score") else not mask.any()
-        out[f"{key},none"] = None if empty else _value(float(agg(vals)))
-    return out, flips
-
-
 # --- the run ------------------------------------------------------------------------------------
 def _print_metrics(pair: TaskPair, ours: dict, theirs: dict, label: str = "lm-eval") -> tuple[float, float]:
     """Prints each metric of both; returns the largest |diff| of the rate metrics and of the nats metrics."""
@@ -293,16 +267,13 @@ def run_pair(pair: TaskPair, model: Any, lm: Any, task_dir: Path, work: Path, ar
           f"mean {cmp['mean_diff']:.1e} over {cmp['n_requests']} requests matched by text"
           + (f", {cmp['unmatched']} of ours not among lm-eval's" if cmp["unmatched"] else "")
           + f"; same context {cmp['same_context']}/{cmp['n']}")
-    if pair.ours == "bbq":
-        three, flips3 = bbq_on_three_answers(items[pair.ours], samples[pair.theirs])
-        print("  lm-eval's BBQ code on BBQ's own 3 answers (same log-likelihoods, lm-eval offers 12 choices):")
-        d3, _ = _print_metrics(pair, entry["metrics"], three, label="lm-eval/3")
-        print(f"  flips on the 3 answers {flips3}/{cmp['n']}; max metric |diff| {d3:.1e}")
     print(f"  wall: aligngoals {ag_wall:.2f} s, lm-eval {lm_wall:.2f} s (ratio {ag_wall / lm_wall:.2f})")
     return {**cmp, "metric_diff": worst, "nats_diff": worst_nats, "ag_wall": ag_wall, "lm_wall": lm_wall}
 
 
 def available_pairs(data_dir: Path, names: Optional[str]) -> list[TaskPair]:
+    if names is not None:  # "bbq" names the BBQ pair too (aligngoals runs it as bbq_lm_eval)
+        names = ",".join("bbq_lm_eval" if n == "bbq" else n for n in names.split(","))
     wanted = [p for p in TASKS if names is None or p.ours in names.split(",")]
     if names is not None:
         unknown = set(names.split(",")) - {p.ours for p in TASKS}

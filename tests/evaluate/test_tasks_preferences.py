@@ -222,3 +222,26 @@ def test_crows_pairs_stereotype_rate_per_bias_type(pref_run, llama_model):
     race = [items["crows_pairs"][f"crows_pairs_anonymized:{i}"]["scores"]["pct_stereotype"] for i in (0, 2)]
     assert t["breakdown"]["race-color"]["pct_stereotype"]["value"] == pytest.approx(sum(race) / 2)
     assert t["breakdown"]["race-color"]["pct_stereotype"]["n"] == 2
+
+
+def test_bbq_lm_eval_offers_lm_evals_choices_targets_and_biased_answers(data_dir):
+    """``bbq_lm_eval`` = lm-eval's ``bbq``: the two people, then HELM's ten "unknown" phrasings (any one correct
+    when the answer is UNKNOWN); checked against lm-eval's own ``bbq/utils.py`` on the same rows."""
+    datasets = pytest.importorskip("datasets")
+    U = pytest.importorskip("lm_eval.tasks.bbq.utils")
+    from aligngoals.evaluate.suites import resolve_task
+    from aligngoals.evaluate.tasks.registry import make_task
+
+    task = make_task(resolve_task("bbq_lm_eval"))
+    docs = [task.process_doc(d) for d in task.load_docs(str(data_dir))]
+    raw = BBQ_AGE + BBQ_SES
+    theirs = list(U.process_docs(datasets.Dataset.from_list(raw)))
+    assert len(docs) == len(theirs) == len(raw)
+    by_context = {(d["meta"]["category"], d["meta"]["example_id"]): d for d in docs}
+    for row in theirs:
+        d = by_context[(row["category"], row["example_id"])]
+        assert task.choice_list(d) == U.doc_to_choice(row)
+        # lm-eval's unknown targets run one past its last choice (range(2, 2 + 10 + 1)); no prediction reaches it
+        assert task.targets(d) == [t for t in U.doc_to_targets(row) if t < len(U.doc_to_choice(row))]
+        assert sorted(d["bbq_biased"]) == sorted(U.doc_to_biased_answer(row))
+        assert all(task.is_unknown(d, i) == (c in U.UNKNOWN_RESPONSES) for i, c in enumerate(U.doc_to_choice(row)))

@@ -86,7 +86,7 @@ def test_parity_benchmark_matches_lm_eval_on_fixtures(tmp_path):
     tok = re.search(r"empty-context token: aligngoals (\d+), lm-eval (\d+)", out)
     assert tok and tok.group(1) == tok.group(2), out
     counts = {"truthfulqa_mc1": min(limit, len(TRUTHFULQA)), "truthfulqa_mc2": min(limit, len(TRUTHFULQA)),
-              "crows_pairs": min(limit, len(CROWS)), "bbq": min(limit, sum(len(v) for v in BBQ.values()))}
+              "crows_pairs": min(limit, len(CROWS)), "bbq_lm_eval": min(limit, sum(len(v) for v in BBQ.values()))}
     for task, n in counts.items():
         assert re.search(rf"^{task} \(lm-eval task \S+; {n} items, limit mode first\)$", out, re.M), out
         assert f"flips 0/{n}" in out and f"same context {n}/{n}" in out

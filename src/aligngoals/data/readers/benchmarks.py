@@ -2,7 +2,9 @@
 
 * ``xstest_prompts``: XSTest's prompt file (Rottger et al. 2024), CSV
   ``id,prompt,type,label,focus,note``; ``label`` is ``safe`` or ``unsafe`` and unsafe
-  prompt types are prefixed ``contrast_``. Each row becomes an InstructionExample
+  prompt types are prefixed ``contrast_``; the repository's ``xstest_v2_prompts.csv``
+  (``id_v1,id_v2,type,prompt,focus,note``, no label) is read too, its label taken
+  from the ``contrast_`` prefix. Each row becomes an InstructionExample
   (``instruction`` = the prompt) with ``meta.type``, ``meta.label``, ``meta.focus``.
 * ``xstest_completions``: completion files labelled by people, CSV
   ``id,type,prompt,completion,annotation_1,annotation_2,agreement,final_label`` with
@@ -42,15 +44,20 @@ def xstest_class(value: Any, field: str) -> str:
 
 def _xstest_prompt(row: dict, loc: Loc, ctx: ReadContext) -> list:
     prompt = F.text(row, "prompt")
-    label = F.text(row, "label").strip().lower()
-    if label not in ("safe", "unsafe"):
-        raise BadRow("label", "safe or unsafe", row["label"])
     ptype = F.text(row, "type").strip()
-    if label == "unsafe" and not ptype.startswith("contrast_"):
-        raise BadRow("type", "a contrast_ type for an unsafe prompt (XSTest prefixes unsafe types with contrast_)", ptype)
-    meta = rest_meta(row, ("id", "prompt"), dataset="xstest")
+    if "label" in row:
+        label = F.text(row, "label").strip().lower()
+        if label not in ("safe", "unsafe"):
+            raise BadRow("label", "safe or unsafe", row["label"])
+        if label == "unsafe" and not ptype.startswith("contrast_"):
+            raise BadRow("type", "a contrast_ type for an unsafe prompt (XSTest prefixes unsafe types with contrast_)",
+                         ptype)
+    else:  # the repository's xstest_v2_prompts.csv (id_v1,id_v2,type,prompt,focus,note) has no label column
+        label = "unsafe" if ptype.startswith("contrast_") else "safe"
+    id_field = "id" if "id" in row else "id_v2"
+    meta = rest_meta(row, (id_field, "prompt"), dataset="xstest")
     meta.update(type=ptype, label=label)
-    return [build(InstructionExample, {"instruction": "prompt"}, id=row_id(row, "id", ctx, loc),
+    return [build(InstructionExample, {"instruction": "prompt"}, id=row_id(row, id_field, ctx, loc),
                   instruction=prompt, meta=meta)]
 
 
@@ -95,7 +102,9 @@ def _is_xstest_completions(pk: Peek) -> bool:
 
 @detector("xstest_prompts", priority=50)
 def _is_xstest_prompts(pk: Peek) -> bool:
-    return pk.kind == "csv" and {"id", "prompt", "type", "label", "focus"} <= set(pk.header or [])
+    header = set(pk.header or [])
+    return pk.kind == "csv" and ({"id", "prompt", "type", "label", "focus"} <= header
+                                 or {"id_v2", "prompt", "type", "focus"} <= header)
 
 
 # ---------------------------------------------------------------------------------
