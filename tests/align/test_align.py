@@ -349,3 +349,17 @@ def test_rm_pairs_task_with_reward_model_and_dpo_implicit_reward(tiny_llama_dir,
     # the policy against itself: every implicit reward is 0 up to float noise (the two passes batch differently)
     assert len(rewards) == 2 * len(RB_ROWS) and max(abs(r) for r in rewards) < 1e-4
     policy.close()
+
+
+def test_task_yaml_naming_rm_pairs_inherits_its_prompt_and_answers(tmp_path):
+    """docs/tasks.md: a YAML with ``python: rm_pairs`` and other data needs only name, type and data."""
+    from aligngoals.evaluate.suites import resolve_task
+
+    y = tmp_path / "rm_hh.yaml"
+    y.write_text("name: rm_hh\nlevel: preferences\ntype: pair\npython: rm_pairs\n"
+                 "data: {path: hh.jsonl, format: hh_rlhf}\n", encoding="utf-8")
+    spec = resolve_task(str(y))
+    assert spec.name == "rm_hh" and spec.data.path == "hh.jsonl"
+    assert spec.prompt == "{{ prompt }}" and spec.chosen == "{{ chosen }}" and spec.rejected == "{{ rejected }}"
+    assert spec.chat is True
+

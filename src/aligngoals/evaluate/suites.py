@@ -68,7 +68,7 @@ def list_all_tasks() -> dict[str, TaskSpec]:
     """Every built-in task: YAML files and registered Python tasks with a default spec."""
     from aligngoals.evaluate.tasks.registry import python_task_specs
 
-    out = {name: load_task_spec(path) for name, path in list_builtin_tasks().items()}
+    out = {name: _load_task_file(path) for name, path in list_builtin_tasks().items()}
     for name, spec in python_task_specs().items():
         out.setdefault(name, spec)
     return out
@@ -94,18 +94,25 @@ def load_suite(name_or_path: str) -> SuiteSpec:
         raise ConfigError(f"Suite file {path} is invalid: {exc}", hint="A suite has 'name' and a list of 'tasks'.") from exc
 
 
+def _load_task_file(path: str | Path) -> TaskSpec:
+    """A task YAML; one that names a registered Python task (``python: rm_pairs``) starts from its spec."""
+    from aligngoals.evaluate.tasks.registry import python_task_specs
+
+    return load_task_spec(path, python_specs=python_task_specs())
+
+
 def resolve_task(ref: str, base: Path | None = None) -> TaskSpec:
     """A task by built-in name, registered Python task (``NAME`` or ``module:NAME``), or path."""
     from aligngoals.evaluate.tasks.registry import lookup_python_task
 
     builtin = list_builtin_tasks()
     if ref in builtin:
-        return load_task_spec(builtin[ref])
+        return _load_task_file(builtin[ref])
     p = Path(ref)
     if not p.is_absolute() and base is not None and (base / p).is_file():
         p = base / p
     if p.is_file():
-        return load_task_spec(p)
+        return _load_task_file(p)
     py = lookup_python_task(ref)
     if py is not None:
         return py

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Mapping, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -206,8 +206,12 @@ class TaskSpec(BaseModel):
         return self.resolve_path(self.data.path, data_dir)
 
 
-def load_task_spec(path: str | Path) -> TaskSpec:
-    """Read and validate one task YAML; errors name the file and the field."""
+def load_task_spec(path: str | Path, python_specs: Optional[Mapping[str, "TaskSpec"]] = None) -> TaskSpec:
+    """Read and validate one task YAML; errors name the file and the field.
+
+    ``python_specs`` (the registry's complete Python tasks, passed in by the caller so that this
+    module need not import the registry): a YAML naming one of them starts from its spec.
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -221,7 +225,23 @@ def load_task_spec(path: str | Path) -> TaskSpec:
     if not isinstance(raw, dict):
         raise ConfigError(f"Task file {path} must hold a mapping (name, level, data, ...).", hint="See docs/tasks.md.")
     raw.setdefault("source_file", str(path))
-    return validate_task_spec(raw, where=f"Task file {path}")
+    return validate_task_spec(_with_python_defaults(raw, python_specs or {}), where=f"Task file {path}")
+
+
+def _with_python_defaults(raw: dict, python_specs: Mapping[str, "TaskSpec"]) -> dict:
+    """A YAML that names a complete Python task (``python: rm_pairs``) starts from that task's own spec.
+
+    So a user who points ``rm_pairs`` at other data writes only what differs (name, data); fields the
+    YAML sets win, whole (a ``data:`` mapping replaces the default one).
+    """
+    ref = raw.get("python")
+    if not isinstance(ref, str):
+        return raw
+    default = python_specs.get(ref)
+    if default is None:
+        return raw
+    base = default.model_dump(include=default.model_fields_set - {"name", "description", "source_file"})
+    return {**base, **raw}
 
 
 def validate_task_spec(raw: dict, *, where: str) -> TaskSpec:
