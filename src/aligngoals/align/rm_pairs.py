@@ -57,7 +57,10 @@ class RMPairsTask(PairTask):
 
     def score(self, doc, requests, results, ctx) -> dict:
         record = super().score(doc, requests, results, ctx)
-        record.update(subset=doc["subset"], context=requests[0].context, rm_pairs=True)
+        # A multi-turn prompt (HH-RLHF) is kept as its turns, so that a reward model sees the conversation
+        # as ``align reward`` trained it, not the transcript flattened into one user turn.
+        record.update(subset=doc["subset"], context=requests[0].context, rm_pairs=True,
+                      messages=doc.get("prompt_messages") or None)
         return record
 
 
@@ -117,7 +120,7 @@ def add_rm_pairs_scores(report: dict, run_dir: str | Path, *, scorer: Any = None
             if not rows:
                 continue
             if scorer is not None:
-                msgs = [[{"role": "user", "content": d["prompt"]}] for _, d in rows]
+                msgs = [d.get("messages") or [{"role": "user", "content": d["prompt"]}] for _, d in rows]
                 rewards = scorer.score([m for m in msgs for _ in (0, 1)],
                                        [a for _, d in rows for a in (d["chosen"], d["rejected"])])
                 how = {"scorer": "reward_model", **scorer.identity}
