@@ -110,3 +110,13 @@ def test_thread_arguments_reach_llama_cpp():
         assert model.llm.context_params.n_threads_batch == 1
     finally:
         model.close()
+
+
+def test_context_pieces_sit_at_fixed_positions():
+    """Whatever prefix the cache keeps, a context token is decoded in the same piece (same numbers)."""
+    from aligngoals.models.llamacpp_batch import CONTEXT_CHUNK as C
+    from aligngoals.models.llamacpp_batch import aligned_pieces
+
+    assert aligned_pieces(0, 2 * C + 5) == [(0, C), (C, 2 * C), (2 * C, 2 * C + 5)]
+    assert aligned_pieces(C, 2 * C + 5) == aligned_pieces(0, 2 * C + 5)[1:]
+    assert aligned_pieces(7, 7) == []

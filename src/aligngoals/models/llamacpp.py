@@ -34,7 +34,7 @@ from aligngoals.models.base import (
     ProgressFn,
     truncate_at_stop,
 )
-from aligngoals.models.llamacpp_batch import BatchScorer
+from aligngoals.models.llamacpp_batch import CONTEXT_CHUNK, BatchScorer, aligned_pieces
 
 _LIVE: "weakref.WeakSet[LlamaCppModel]" = weakref.WeakSet()
 
@@ -250,8 +250,11 @@ class LlamaCppModel(Model):
                 hint="Shorten the prompt or load the model with a larger n_ctx.",
             )
 
-    def _eval_context(self, context: list[int]) -> np.ndarray:
-        """Evaluate ``context`` and return its last position's logits.
+    def _eval_context(self, context: list[int], kept: int) -> np.ndarray:
+        """Evaluate ``context[kept:]`` (the cache holds the rest) and return its last position's logits.
+
+        The tokens are decoded in the pieces :func:`aligned_pieces` gives (``CONTEXT_CHUNK``), so each
+        context token is computed in the same micro-batch whatever the cache held before.
 
         Only that position needs the vocabulary projection, so the context runs with
         llama-cpp-python's ``logits_all`` switched off for the call (it otherwise projects
@@ -259,14 +262,17 @@ class LlamaCppModel(Model):
         that follow run with it on, as their every position is scored.
         """
         llm = self.llm
+        pieces = aligned_pieces(kept, len(context))
         if hasattr(llm, "_logits_all") and hasattr(llm, "_ctx"):
             llm._logits_all = False
             try:
-                llm.eval(context)
+                for a, b in pieces:
+                    llm.eval(context[a:b])
             finally:
                 llm._logits_all = True
             return np.array(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(self._n_vocab,)), copy=True)
-        llm.eval(context)  # pragma: no cover - other llama-cpp-python versions
+        for a, b in pieces:  # pragma: no cover - other llama-cpp-python versions
+            llm.eval(context[a:b])
         return np.array(llm.scores[llm.n_tokens - 1], copy=True)
 
     def _keep_prefix(self, context: list[int]) -> int:
@@ -286,6 +292,7 @@ class LlamaCppModel(Model):
         n = 0
         while n < limit and held[n] == context[n]:
             n += 1
+        n -= n % CONTEXT_CHUNK  # keep whole pieces only (see llamacpp_batch.CONTEXT_CHUNK)
         llm.n_tokens = n  # eval() removes every cached position past n_tokens
         return n
 
@@ -342,7 +349,7 @@ class LlamaCppModel(Model):
         """One sequence per decode through the high-level ``Llama`` (``batch_sequences=1``, long groups)."""
         llm = self.llm
         kept = self._keep_prefix(context)
-        ctx_last = self._eval_context(context[kept:])
+        ctx_last = self._eval_context(context, kept)
         out = []
         for cont in continuations:
             # Roll the KV cache back to the end of the context; eval() removes the rest.
